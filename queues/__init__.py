@@ -1,0 +1,1 @@
+"""The core of Switchboard: models, migrations, services (tickets, routing, follow-up, outbox)."""

@@ -1,0 +1,161 @@
+"""Automatic replies: whether one may be sent (loop and flood guards) and queueing it.
+
+RFC 3834 governs automatic responses: never answer mail that is itself automatic
+(Auto-Submitted other than "no"), bulk or list mail, bounces, or mail with an empty return
+path; mark our own with "Auto-Submitted: auto-replied"; send it to the null reverse-path
+so that its bounces cannot start a loop (RFC 3834 section 3.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from queues.mail import IncomingMail
+from queues.mailtemplates import render_mail
+from queues.models import Article, ArticleKind, AutoReplyLog, Ticket, TicketEvent, utcnow
+from queues.numbers import clean_subject, format_tag
+from queues.outgoing import OutgoingMail, domain_of, make_message_id, queue_outgoing
+from queues.settings import Settings
+
+_DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
+_NOREPLY_LOCALPARTS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""
+
+
+def loop_guard(mail: IncomingMail, envelope_from: str | None, settings: Settings) -> Verdict:
+    """May we answer `mail` automatically at all? The reason says why not."""
+    auto = mail.header("auto-submitted").strip().lower()
+    if auto and not auto.startswith("no"):
+        return Verdict(False, f"Auto-Submitted: {auto}")
+    if mail.header(settings.loop_header):
+        return Verdict(False, f"carries our loop header {settings.loop_header}")
+    if mail.is_auto_submitted:
+        return Verdict(False, "the message is an automatic reply")
+    if mail.is_bounce:
+        return Verdict(False, "the message is a bounce")
+    if mail.is_list_or_bulk:
+        return Verdict(False, "list or bulk mail")
+    if envelope_from is not None and envelope_from.strip("<> ") == "":
+        return Verdict(False, "empty return path")
+    recipient = mail.from_
+    if recipient is None:
+        return Verdict(False, "no usable From address")
+    local = recipient.email.partition("@")[0].lower()
+    if local in _DAEMON_LOCALPARTS or local.startswith("mailer-daemon"):
+        return Verdict(False, f"sender is {recipient.email}")
+    if local in _NOREPLY_LOCALPARTS:
+        return Verdict(False, "sender is a no-reply address")
+    if recipient.email.lower() in settings.all_own_addresses:
+        return Verdict(False, "sender is one of our own addresses")
+    return Verdict(True)
+
+
+def cap_guard(session: Session, email: str, settings: Settings) -> Verdict:
+    """Flood guard: at most N automatic replies per sender and M overall per day."""
+    since = utcnow() - timedelta(days=1)
+    per_sender = session.scalar(
+        select(func.count())
+        .select_from(AutoReplyLog)
+        .where(AutoReplyLog.email == email.lower(), AutoReplyLog.at >= since)
+    )
+    if (per_sender or 0) >= settings.ack_per_sender_per_day:
+        return Verdict(
+            False, f"per-sender cap reached ({settings.ack_per_sender_per_day} in 24 hours)"
+        )
+    total = session.scalar(
+        select(func.count()).select_from(AutoReplyLog).where(AutoReplyLog.at >= since)
+    )
+    if (total or 0) >= settings.ack_global_per_day:
+        return Verdict(False, f"global cap reached ({settings.ack_global_per_day} in 24 hours)")
+    return Verdict(True)
+
+
+def acknowledgement_context(
+    ticket: Ticket, mail: IncomingMail, settings: Settings
+) -> dict[str, str]:
+    """What the acknowledgement template may use: only these names."""
+    return {
+        "number": ticket.number,
+        "tag": format_tag(settings.ticket_tag_prefix, ticket.number),
+        "subject": clean_subject(mail.subject, settings.ticket_tag_prefix) or "(no subject)",
+        "requester_name": mail.from_.name if mail.from_ else "",
+        "organisation": settings.organisation,
+        "emergency_text": settings.emergency_text,
+    }
+
+
+def queue_acknowledgement(
+    session: Session,
+    ticket: Ticket,
+    mail: IncomingMail,
+    envelope_from: str | None,
+    our_address: str,
+    settings: Settings,
+) -> Article | None:
+    """Queue the acknowledgement of a new ticket, or record in its history why not."""
+    verdict = loop_guard(mail, envelope_from, settings)
+    if verdict.allowed and mail.from_ is not None:
+        verdict = cap_guard(session, mail.from_.email, settings)
+    if not verdict.allowed or mail.from_ is None:
+        ticket.events.append(
+            TicketEvent(
+                kind="autoreply-suppressed", detail=f"acknowledgement not sent: {verdict.reason}"
+            )
+        )
+        return None
+    rendered = render_mail("acknowledgement", acknowledgement_context(ticket, mail, settings))
+    message_id = make_message_id(domain_of(our_address))
+    refs = [*mail.references[-20:], mail.message_id] if mail.message_id else []
+    out = OutgoingMail(
+        from_email=our_address,
+        from_name=settings.organisation,
+        to=[(mail.from_.name, mail.from_.email)],
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        message_id=message_id,
+        in_reply_to=mail.message_id,
+        references=refs,
+        extra_headers={
+            "Auto-Submitted": "auto-replied",
+            settings.loop_header: our_address,
+            # Ask Exchange and others not to answer our automatic mail with theirs.
+            "X-Auto-Response-Suppress": "All",
+            "Precedence": "auto_reply",
+        },
+    )
+    article = Article(
+        kind=ArticleKind.AUTO,
+        from_email=our_address,
+        from_name=settings.organisation,
+        to=[mail.from_.email],
+        subject=rendered.subject,
+        message_id=message_id,
+        in_reply_to=mail.message_id,
+        references=refs,
+        date=utcnow(),
+        body_text=rendered.body_text,
+    )
+    ticket.articles.append(article)
+    session.flush()
+    queue_outgoing(
+        session,
+        out,
+        kind="acknowledgement",
+        envelope_from="",
+        ticket_id=ticket.id,
+        article_id=article.id,
+    )
+    session.add(AutoReplyLog(email=mail.from_.email.lower()))
+    ticket.events.append(
+        TicketEvent(kind="autoreply-queued", detail=f"acknowledgement to {mail.from_.email}")
+    )
+    return article

@@ -1,0 +1,110 @@
+"""The value types that cross from the mail edge into the core.
+
+`mailgate.parser.parse_message` turns raw bytes into an `IncomingMail`; the core
+(`queues.ingest`) decides what to do with it. They live here, in the core, so that every
+import arrow points inward (DESIGN.md, "Packages and who may import whom").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox: a lower-cased-domain address and a decoded display name ("" if none)."""
+
+    email: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAttachment:
+    """A file carried by a message, decoded once.
+
+    `filename` is already safe: no directory parts, no control characters, bounded length.
+    `inline` marks parts referenced from the HTML body (multipart/related, Content-ID).
+    """
+
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+    content_id: str | None = None
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        filename: str,
+        content_type: str,
+        data: bytes,
+        content_id: str | None = None,
+        inline: bool = False,
+    ) -> IncomingAttachment:
+        return cls(
+            filename=filename,
+            content_type=content_type,
+            data=data,
+            sha256=hashlib.sha256(data).hexdigest(),
+            content_id=content_id,
+            inline=inline,
+        )
+
+
+@dataclass(slots=True)
+class IncomingMail:
+    """Everything the core needs to know about one received message.
+
+    Produced by a pure function of the raw bytes; it never raises. Problems with the input
+    are listed in `defects` (human-readable strings), never hidden.
+    """
+
+    raw_sha256: str
+    size: int
+    message_id: str | None  # without angle brackets; None when absent or unusable
+    subject: str
+    from_: Address | None  # None when From is missing or has no usable address
+    sender: Address | None = None  # the Sender header, if any
+    reply_to: list[Address] = field(default_factory=list)
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    # Envelope-ish headers that tell which of our addresses the message was for.
+    delivered_to: list[str] = field(default_factory=list)
+    date: datetime | None = None  # UTC-aware
+    in_reply_to: list[str] = field(default_factory=list)  # Message-IDs without brackets
+    references: list[str] = field(default_factory=list)
+    content_type: str = "text/plain"  # main body as sent: text/plain or text/html
+    body_text: str = ""  # always readable text (HTML-only mail is converted)
+    body_html: str | None = None  # sanitized with nh3, or None
+    attachments: list[IncomingAttachment] = field(default_factory=list)
+    # Decoded header values the routing rules and loop guards look at, lower-cased names.
+    # Multi-valued headers are joined with "\n".
+    headers: dict[str, str] = field(default_factory=dict)
+    is_bounce: bool = False  # a delivery status notification (RFC 3464) or similar
+    is_auto_submitted: bool = False  # Auto-Submitted other than "no", or an auto-reply
+    is_list_or_bulk: bool = False  # List-* headers or Precedence: bulk/junk/list
+    forwarded: list[IncomingMail] = field(default_factory=list)  # message/rfc822 parts
+    defects: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        """The decoded value of header `name` (case-insensitive), or ""."""
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def reply_address(self) -> Address | None:
+        """Where a human reply goes: the first Reply-To, else From."""
+        return self.reply_to[0] if self.reply_to else self.from_
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,411 @@
+"""The data model: queues, tickets, articles, attachments, inbound mail, outbox, rules, audit.
+
+SQLAlchemy 2.0 typed models. The schema is created only by the Alembic migrations in
+`queues/migrations`; `Base.metadata` exists so those migrations and tests can compare
+against it. All datetimes are stored and returned UTC-aware.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so that migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime on every backend (SQLite stores none: we add UTC back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC-aware is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A BIGINT primary key that is still SQLite's ROWID alias (autoincrementing).
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class TicketState(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    CLOSED = "closed"
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 3
+    HIGH = 4
+    URGENT = 5
+
+
+class ArticleKind(enum.StrEnum):
+    INCOMING = "incoming"  # mail from outside
+    OUTGOING = "outgoing"  # a reply an agent sent
+    AUTO = "auto"  # automatic mail we sent (acknowledgement)
+    NOTE = "note"  # internal note, never mailed
+
+
+class InboundState(enum.StrEnum):
+    NEW = "new"  # stored, not yet processed
+    DONE = "done"  # became (part of) a ticket
+    DUPLICATE = "duplicate"  # same Message-ID and raw SHA-256 as one already processed
+    IGNORED = "ignored"  # a routing rule said so
+    FAILED = "failed"  # last attempt failed; will be retried
+    QUARANTINED = "quarantined"  # failed ingest_max_attempts times; staff must look
+
+
+class OutboxState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings (no native ENUM type): adding a value needs no DDL.
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Restricted queues are invisible to volunteers (specialist-safety, police-liaison).
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What a follow-up to a closed ticket does: "reopen" it or start a "new" linked ticket.
+    followup_closed: Mapped[str] = mapped_column(String(10), default="reopen")
+    signature: Mapped[str] = mapped_column(Text, default="")
+    sender_address: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """A person who writes to us (requester); one row per address."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Role(enum.StrEnum):
+    VOLUNTEER = "volunteer"
+    SPECIALIST = "specialist"
+    STAFF = "staff"
+
+
+class User(Base):
+    """An agent account (volunteer, specialist or staff)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on logout-everywhere, password change and disabling: old sessions stop working.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Counter(Base):
+    """Named monotonic counters (ticket numbers): one atomic UPDATE ... RETURNING each."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_queue_state", "queue_id", "state"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    state: Mapped[TicketState] = mapped_column(_enum(TicketState), default=TicketState.NEW)
+    priority: Mapped[int] = mapped_column(Integer, default=int(Priority.NORMAL))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # Safety triage reasons, e.g. ["threat of harm (en: 'kill you')"]; [] when none.
+    triage_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    queue: Mapped[Queue] = relationship(lazy="joined")
+    requester: Mapped[Contact | None] = relationship(lazy="joined")
+    articles: Mapped[list[Article]] = relationship(
+        back_populates="ticket", order_by="Article.id", cascade="all, delete-orphan"
+    )
+    participants: Mapped[list[Participant]] = relationship(cascade="all, delete-orphan")
+    events: Mapped[list[TicketEvent]] = relationship(
+        order_by="TicketEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class Participant(Base):
+    """An address allowed to write into a ticket by subject tag alone (besides the requester)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("ticket_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="cc")
+
+
+class TicketLink(Base):
+    """A relation between two tickets, e.g. a stranger's mail that quoted another ticket."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30), default="related")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMail(Base):
+    """Raw mail as received, stored before anything else happens (the inbound backlog).
+
+    The raw bytes are kept unchanged for evidence; `raw_sha256` was computed at acceptance.
+    """
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        Index("ix_inbound_state_next", "state", "next_attempt_at"),
+        Index("ix_inbound_sha_msgid", "raw_sha256", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(200))  # "smtp", "lmtp", "imap:...", "file:..."
+    envelope_from: Mapped[str | None] = mapped_column(String(320))
+    envelope_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    # "<sha256> <message-id>", set only on the row that was processed into a ticket, so a
+    # second delivery of the same message fails this unique key even under concurrency.
+    dedupe_key: Mapped[str | None] = mapped_column(String(1100), unique=True)
+    state: Mapped[InboundState] = mapped_column(_enum(InboundState), default=InboundState.NEW)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this time: a retry's backoff, or the lease of a runner that claimed it
+    # (a runner killed mid-message leaves the lease to expire, then another takes over).
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    article_id: Mapped[int | None] = mapped_column(BigInteger)
+    # IMAP provenance (issue 3): the same (mailbox, uidvalidity, uid) is never imported twice.
+    imap_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+
+
+class Article(Base):
+    """One message in a ticket's thread: incoming, outgoing, automatic or an internal note."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ArticleKind] = mapped_column(_enum(ArticleKind))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
+    from_email: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    date: Mapped[datetime | None] = mapped_column()
+    content_type: Mapped[str] = mapped_column(String(100), default="text/plain")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str | None] = mapped_column(Text)
+    defects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="articles")
+    attachments: Mapped[list[Attachment]] = relationship(
+        order_by="Attachment.id", cascade="all, delete-orphan"
+    )
+
+
+class Blob(Base):
+    """Attachment content, stored once per SHA-256 whatever the number of messages carrying it."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    content_id: Mapped[str | None] = mapped_column(String(998))
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TicketEvent(Base):
+    """A ticket's history: what happened, by whom, why (routing hits, caps, reopenings)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320), default="system")
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RoutingRule(Base):
+    """An ordered rule: when `field` matches `pattern`, apply the actions; first match wins.
+
+    field: "subject", "from", "to", "body", or "header:<Name>".
+    match: "words" (all of the words, any order, whole words, case-insensitive),
+           "contains" (substring, case-insensitive) or "regex" (Python syntax, time-limited).
+    Actions (any combination): set_queue (slug), set_priority (1-5), flag, ignore.
+    """
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    field: Mapped[str] = mapped_column(String(200))
+    match: Mapped[str] = mapped_column(String(10))
+    pattern: Mapped[str] = mapped_column(Text)
+    set_queue: Mapped[str | None] = mapped_column(String(64))
+    set_priority: Mapped[int | None] = mapped_column(Integer)
+    flag: Mapped[bool] = mapped_column(Boolean, default=False)
+    ignore: Mapped[bool] = mapped_column(Boolean, default=False)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A mail waiting to leave (the outbox backlog). Its Message-ID never changes on retry."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(30))  # "acknowledgement", "reply", ...
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    envelope_from: Mapped[str] = mapped_column(String(320), default="")  # "" = null path
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AutoReplyLog(Base):
+    """One row per automatic reply queued, for the per-sender and global daily caps."""
+
+    __tablename__ = "autoreply_log"
+    __table_args__ = (Index("ix_autoreply_log_email_at", "email", "at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which ticket, when and from where. Never the content."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
+    client: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,254 @@
+"""The one settings object: defaults, then an optional TOML file, then SWITCHBOARD_* variables.
+
+Every key has a default so that `make run` works on a fresh machine. Settings are passed
+in explicitly (never read from a global) so tests and several processes can differ.
+
+Environment variables are the upper-cased key with the SWITCHBOARD_ prefix, e.g.
+SWITCHBOARD_DATABASE_URL or SWITCHBOARD_ACK_PER_SENDER_PER_DAY. Mappings and lists are
+only set from the TOML file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ImapMailbox:
+    """One IMAP mailbox to fetch from (a [[switchboard.imap]] table in the TOML file).
+
+    security: "tls" (IMAPS, default port 993), "starttls" or "none" (port 143).
+    password: taken from the environment variable `password_env` or the file
+        `password_file` (first line), never from the settings file itself.
+    after: what to do with the server copy once the import is committed:
+        "move:<Folder>", "seen", "delete" or "keep".
+    """
+
+    name: str
+    host: str
+    username: str
+    port: int = 0
+    security: str = "tls"
+    password_env: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    after: str = "seen"
+    queue_address: str = ""  # treat mail from this mailbox as sent to this address of ours
+
+    def __post_init__(self) -> None:
+        if self.security not in ("tls", "starttls", "none"):
+            raise SettingsError(f"imap {self.name}: security must be tls, starttls or none")
+        if not (self.after in ("seen", "delete", "keep") or self.after.startswith("move:")):
+            raise SettingsError(
+                f"imap {self.name}: after must be move:<Folder>, seen, delete or keep"
+            )
+        if not self.port:
+            object.__setattr__(self, "port", 993 if self.security == "tls" else 143)
+
+    def password(self, environ: Mapping[str, str] | None = None) -> str:
+        env = os.environ if environ is None else environ
+        if self.password_env:
+            value = env.get(self.password_env)
+            if value is None:
+                raise SettingsError(f"imap {self.name}: ${self.password_env} is not set")
+            return value
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise SettingsError(f"imap {self.name}: cannot read {self.password_file}") from exc
+        raise SettingsError(f"imap {self.name}: set password_env or password_file")
+
+
+def _default_addresses() -> dict[str, str]:
+    return {"help@localhost": "general-help", "safety@localhost": "specialist-safety"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of a Switchboard installation.
+
+    database_url: SQLAlchemy URL; default SQLite file in `var_dir`.
+    var_dir: where the embedded installation keeps its database and mail.
+    addresses: our receiving addresses, each mapped to the queue slug it feeds.
+    default_queue: queue for mail to none of `addresses` (e.g. imported files).
+    own_addresses: further addresses that are ours (never auto-replied to).
+    organisation: shown in mail templates.
+    ticket_tag_prefix: the tag in subjects is "[<prefix><number>]", e.g. "[Ticket#2026...]".
+    loop_header: our loop-detection header, set on every automatic mail.
+    ack_per_sender_per_day / ack_global_per_day: caps on acknowledgements.
+    max_message_bytes: larger messages are refused by the gateway (552).
+    ingest_max_attempts: processing attempts before a message is quarantined.
+    rule_timeout_seconds: time limit for one routing-rule regular expression.
+    blocked_sender_tickets: whether mail from blocked senders still becomes a ticket
+        (never acknowledged); when false it is kept as ignored inbound mail.
+    emergency_text: the "if someone is at immediate risk" line of the acknowledgement.
+    hostname: our name in SMTP greetings, Received headers and Message-IDs.
+    gateway_host / gateway_port: where `switchboard gateway` listens (SMTP or LMTP).
+    gateway_tls_cert / gateway_tls_key: PEM files; when both are set, STARTTLS is offered.
+    gateway_max_connections_per_client: concurrent connections per client IP (then 421).
+    gateway_max_messages_per_minute_per_client: accepted messages per IP per minute (then 451).
+    relay_host: where the outbox sends mail; empty = write it to a Maildir in var_dir/outgoing.
+    relay_port / relay_security ("none", "starttls", "tls") / relay_username /
+        relay_password_env: the relay connection; the password only from the environment.
+    outbox_deadline_hours: a message that could not be delivered by then is failed.
+    imap: the IMAP mailboxes `switchboard fetch` imports from (ImapMailbox).
+    imap_poll_seconds: polling interval where the server offers no IDLE.
+    web_host / web_port: where `switchboard web` and `serve` listen.
+    """
+
+    database_url: str = ""
+    var_dir: Path = Path("var")
+    addresses: Mapping[str, str] = field(default_factory=_default_addresses)
+    default_queue: str = "general-help"
+    own_addresses: tuple[str, ...] = ()
+    organisation: str = "Switchboard help team"
+    ticket_tag_prefix: str = "Ticket#"
+    loop_header: str = "X-Switchboard-Loop"
+    ack_per_sender_per_day: int = 5
+    ack_global_per_day: int = 2000
+    max_message_bytes: int = 35 * 1024 * 1024
+    ingest_max_attempts: int = 3
+    rule_timeout_seconds: float = 0.25
+    blocked_sender_tickets: bool = False
+    emergency_text: str = (
+        "If you or someone else is in immediate danger, call your local emergency number "
+        "now (112 in Europe, 911 in North America, 999 in the UK)."
+    )
+
+    hostname: str = "localhost"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8025
+    gateway_tls_cert: str = ""
+    gateway_tls_key: str = ""
+    gateway_max_connections_per_client: int = 20
+    gateway_max_messages_per_minute_per_client: int = 600
+    relay_host: str = ""
+    relay_port: int = 25
+    relay_security: str = "none"
+    relay_username: str = ""
+    relay_password_env: str = ""
+    outbox_deadline_hours: float = 48.0
+    imap: tuple[ImapMailbox, ...] = ()
+    imap_poll_seconds: float = 60.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.relay_security not in ("none", "starttls", "tls"):
+            raise SettingsError("relay_security must be none, starttls or tls")
+        if not self.database_url:
+            db = (Path(self.var_dir) / "switchboard.db").resolve()
+            object.__setattr__(self, "database_url", f"sqlite:///{db}")
+        normalized = {k.strip().lower(): v for k, v in self.addresses.items()}
+        object.__setattr__(self, "addresses", normalized)
+        own = tuple(a.strip().lower() for a in self.own_addresses)
+        object.__setattr__(self, "own_addresses", own)
+        for key in ("ack_per_sender_per_day", "ack_global_per_day", "ingest_max_attempts"):
+            if getattr(self, key) < 0:
+                raise SettingsError(f"{key} must not be negative")
+
+    @property
+    def all_own_addresses(self) -> frozenset[str]:
+        """Every address that is ours: receiving addresses plus `own_addresses`."""
+        return frozenset(self.addresses) | frozenset(self.own_addresses)
+
+    @property
+    def outgoing_maildir(self) -> Path:
+        return Path(self.var_dir) / "outgoing"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(key: str, value: Any) -> Any:
+    """Coerce a TOML or environment value to the field's type, or raise SettingsError."""
+    default = _FIELDS[key].default
+    kind = type(default) if default is not dataclasses.MISSING else None
+    try:
+        if key == "var_dir":
+            return Path(value)
+        if key == "addresses":
+            if not isinstance(value, Mapping):
+                raise TypeError("a table of address = queue")
+            return {str(k): str(v) for k, v in value.items()}
+        if key == "imap":
+            if not isinstance(value, list):
+                raise TypeError("a list of [[switchboard.imap]] tables")
+            return tuple(_imap(i, table) for i, table in enumerate(value, 1))
+        if key == "own_addresses":
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(str(a) for a in items if str(a).strip())
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {key!r}: {exc}") from exc
+
+
+def _imap(index: int, table: Any) -> ImapMailbox:
+    if not isinstance(table, Mapping):
+        raise TypeError(f"imap entry {index} is not a table")
+    known = {f.name for f in dataclasses.fields(ImapMailbox)}
+    unknown = set(table) - known
+    if unknown:
+        raise TypeError(f"imap entry {index}: unknown keys {', '.join(sorted(unknown))}")
+    data = {"name": f"imap{index}", **table}
+    if "port" in data:
+        data["port"] = int(data["port"])
+    return ImapMailbox(**data)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, then `config_file` (TOML), then the environment.
+
+    Unknown keys in the file are an error (a typo must not silently fall back to a default).
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+        table = data.get("switchboard", data)
+        for key, value in table.items():
+            if key not in _FIELDS:
+                raise SettingsError(f"unknown setting {key!r} in {path}")
+            values[key] = _convert(key, value)
+    for key in _FIELDS:
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw is not None and key not in ("addresses", "imap"):
+            values[key] = _convert(key, raw)
+    values.update(overrides)
+    return Settings(**values)

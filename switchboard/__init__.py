@@ -1,0 +1,1 @@
+"""The `switchboard` command: wires settings, database and the packages below it."""

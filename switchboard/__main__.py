@@ -1,0 +1,5 @@
+"""Run the switchboard command with `python -m switchboard`."""
+
+from switchboard.cli import main
+
+main()

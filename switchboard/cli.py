@@ -1,0 +1,401 @@
+"""The `switchboard` command: wires settings, database and packages (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.parser import parse_message
+from mailgate.sources import read_messages, scan
+from queues.accounts import ensure_first_staff
+from queues.db import make_engine, make_sessionmaker
+from queues.ingest import Outcome, ingest_bytes, process_stored, retry_quarantined
+from queues.migrate import current_revision, head_revision, upgrade
+from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
+from queues.present import ticket_detail, ticket_summary
+from queues.seed import seed_queues
+from queues.settings import Settings, SettingsError, load_settings
+
+
+@dataclass
+class App:
+    """What every subcommand needs, built lazily from the global options."""
+
+    config_file: str | None
+
+    @cached_property
+    def settings(self) -> Settings:
+        try:
+            return load_settings(self.config_file)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    def require_schema(self) -> None:
+        try:
+            current = current_revision(self.engine)
+        except OperationalError as exc:
+            raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
+        if current != head_revision():
+            raise click.ClickException(
+                "the database is not initialized or is out of date: run `switchboard init`"
+            )
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group()
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and decisions to stderr.")
+@click.version_option(package_name="switchboard")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None, verbose: bool) -> None:
+    """Switchboard: an email-ticket queue for a help team that handles harassment reports."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = App(config_file)
+
+
+@main.command()
+@click.option(
+    "--admin-email",
+    default="admin@localhost",
+    show_default=True,
+    help="Address of the first staff account, created only if there is no account.",
+)
+@pass_app
+def init(app: App, admin_email: str) -> None:
+    """Create or upgrade the schema, seed the queues, create a first staff account."""
+    Path(app.settings.var_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(app.engine)
+    except OperationalError as exc:
+        raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
+    with app.sessions.begin() as session:
+        created = seed_queues(session)
+        first = ensure_first_staff(session, admin_email)
+        if first is not None:
+            user, password = first
+            admin = (user.email, password)
+    click.echo(
+        f"Database ready at revision {head_revision()} ({app.engine.url.render_as_string()})."
+    )
+    if created:
+        click.echo(f"Created queues: {', '.join(created)}.")
+    if first is not None:
+        click.echo(f"Created staff account {admin[0]} with password: {admin[1]}")
+        click.echo("This password is shown only now: keep it somewhere safe.")
+
+
+def _echo_outcome(outcome: Outcome, label: str) -> None:
+    if outcome.kind in ("quarantined", "failed"):
+        click.echo(
+            f"{label}: {outcome.kind} (inbound {outcome.inbound_id}): {outcome.detail}", err=True
+        )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
+@pass_app
+def ingest(app: App, paths: tuple[Path, ...], no_progress: bool) -> None:
+    """Import .eml files, folders (recursively), mbox files or Maildirs.
+
+    Each message is stored raw first, then processed, exactly as mail from the gateway.
+    """
+    app.require_schema()
+    found = scan(list(paths))
+    tally: Tally[str] = Tally()
+    show = not no_progress and sys.stderr.isatty()
+    with click.progressbar(
+        length=found.total_bytes,
+        label="Importing",
+        file=sys.stderr,
+        show_eta=True,
+        hidden=not show,
+    ) as bar:
+        for path in found.files:
+            for message in read_messages(path):
+                outcome = _ingest_one(app, message.raw, f"file:{message.label}")
+                tally[outcome.kind] += 1
+                _echo_outcome(outcome, message.label)
+                bar.update(message.input_bytes)
+    total = sum(tally.values())
+    click.echo(
+        f"{total} messages: {tally['new']} new tickets, {tally['followup']} follow-ups, "
+        f"{tally['duplicate']} duplicates, {tally['ignored']} ignored, "
+        f"{tally['quarantined']} quarantined."
+    )
+    if found.skipped:
+        click.echo(
+            f"Skipped {len(found.skipped)} files that are not mail (e.g. {found.skipped[0]})."
+        )
+    if tally["quarantined"]:
+        click.echo("Quarantined messages are kept: see `switchboard quarantine`.")
+
+
+def _ingest_one(app: App, raw: bytes, source: str) -> Outcome:
+    outcome = ingest_bytes(app.sessions, raw, app.settings, parse_message, source=source)
+    # A failure may be passing (a locked database): retry now, up to the attempt limit.
+    while outcome.kind == "failed":
+        outcome = process_stored(app.sessions, outcome.inbound_id, app.settings, parse_message)
+    return outcome
+
+
+@main.command()
+@click.option("--queue", "queue_slug", help="Only this queue (slug).")
+@click.option("--state", type=click.Choice([s.value for s in TicketState]), help="Only this state.")
+@click.option("--limit", type=int, default=0, help="At most this many (newest first); 0 = all.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_app
+def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """List tickets, newest first."""
+    app.require_schema()
+    with app.sessions() as session:
+        stmt = select(Ticket).order_by(Ticket.id.desc())
+        if queue_slug:
+            queue = session.scalar(select(Queue).where(Queue.slug == queue_slug))
+            if queue is None:
+                raise click.ClickException(f"no queue {queue_slug!r}")
+            stmt = stmt.where(Ticket.queue_id == queue.id)
+        if state:
+            stmt = stmt.where(Ticket.state == TicketState(state))
+        if limit > 0:
+            stmt = stmt.limit(limit)
+        rows = [ticket_summary(t) for t in session.scalars(stmt)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        flag = "!" if r["triage"]["reasons"] else " "
+        click.echo(
+            f"{r['number']} {flag} {r['queue']:<17} {r['state']:<7} p{r['priority']} "
+            f"{r['created_at'][:16]}  {r['requester']['email'] or '-'}  {r['subject'][:60]}"
+        )
+    if not rows:
+        click.echo("No tickets.", err=True)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_app
+def show(app: App, number: str, as_json: bool) -> None:
+    """Show one ticket with its whole thread."""
+    app.require_schema()
+    with app.sessions() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.number == number.strip()))
+        if ticket is None:
+            raise click.ClickException(f"no ticket {number}")
+        data = ticket_detail(ticket)
+        history = [(e.at.isoformat()[:19], e.kind, e.detail) for e in ticket.events]
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    _print_ticket(data, history)
+
+
+def _print_ticket(data: dict[str, Any], history: list[tuple[str, str, str]]) -> None:
+    req = data["requester"]
+    click.echo(f"Ticket {data['number']}: {data['subject']}")
+    click.echo(
+        f"Queue {data['queue']}, state {data['state']}, priority {data['priority']}, "
+        f"created {data['created_at']}"
+    )
+    click.echo(f"Requester: {req['name'] or ''} <{req['email'] or '-'}>")
+    for reason in data["triage"]["reasons"]:
+        click.echo(f"Triage: {reason}")
+    for i, a in enumerate(data["articles"], 1):
+        click.echo(f"\n--- {i}. {a['kind']} from {a['from']} on {a['date'] or '?'}")
+        click.echo(f"Subject: {a['subject']}")
+        for att in a["attachments"]:
+            click.echo(
+                f"Attachment: {att['filename']} ({att['content_type']}, {att['size']} bytes)"
+            )
+        click.echo("")
+        click.echo(a["body_text"].rstrip())
+    if history:
+        click.echo("\nHistory:")
+        for at, kind, detail in history:
+            click.echo(f"  {at} {kind}: {detail}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_app
+def quarantine(app: App, as_json: bool) -> None:
+    """List quarantined inbound mail with its error."""
+    app.require_schema()
+    with app.sessions() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": m.id,
+                "received_at": m.received_at.isoformat(),
+                "source": m.source,
+                "size": m.size,
+                "attempts": m.attempts,
+                "error": m.last_error,
+            }
+            for m in session.scalars(
+                select(InboundMail)
+                .where(InboundMail.state == InboundState.QUARANTINED)
+                .order_by(InboundMail.id)
+            )
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r['received_at'][:19]}  {r['source']}  {r['error']}")
+    if not rows:
+        click.echo("Nothing is quarantined.", err=True)
+
+
+@main.command()
+@click.argument("inbound_id", type=int)
+@pass_app
+def retry(app: App, inbound_id: int) -> None:
+    """Process a quarantined message again."""
+    app.require_schema()
+    try:
+        retry_quarantined(app.sessions, inbound_id)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    outcome = process_stored(app.sessions, inbound_id, app.settings, parse_message)
+    click.echo(f"inbound {inbound_id}: {outcome.kind} {outcome.ticket_number or outcome.detail}")
+
+
+# --- Long-running processes -------------------------------------------------------------
+# The mail edge modules are imported inside the commands: the quick commands above start
+# faster, and a broken optional part (say, TLS files) cannot stop `show` from working.
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C: the message in hand finishes, then we stop."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        logging.getLogger("switchboard").info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], threading.Event]:
+    """Start the ingest and outbox runners; returns their threads and the ingest wake event."""
+    from mailgate.delivery import OutboxRunner
+    from mailgate.runners import IngestRunner
+
+    wake_ingest, wake_outbox = threading.Event(), threading.Event()
+    ingest_runner = IngestRunner(
+        app.sessions, app.settings, parse_message, after_each=lambda _outcome: wake_outbox.set()
+    )
+    outbox_runner = OutboxRunner(app.sessions, app.settings)
+    threads = [
+        _thread("ingest", lambda: ingest_runner.run(stop, wake_ingest)),
+        _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
+    ]
+    return threads, wake_ingest
+
+
+@main.command()
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (behind Postfix) instead of SMTP.")
+@pass_app
+def gateway(app: App, lmtp: bool) -> None:
+    """Run the SMTP/LMTP gateway alone (processing is left to `switchboard work`)."""
+    from mailgate.gateway import run_gateway
+
+    app.require_schema()
+    run_gateway(app.settings, app.sessions, lmtp=lmtp, stop=_stop_on_signals())
+
+
+@main.command()
+@pass_app
+def work(app: App) -> None:
+    """Run the ingest and outbox runners."""
+    app.require_schema()
+    stop = _stop_on_signals()
+    threads, _ = _runners(app, stop)
+    while not stop.wait(1.0):
+        pass
+    for thread in threads:
+        thread.join()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Fetch what is there now, then exit.")
+@pass_app
+def fetch(app: App, once: bool) -> None:
+    """Run the IMAP fetcher for every configured mailbox."""
+    from mailgate.fetcher import run_fetchers
+
+    app.require_schema()
+    if not app.settings.imap:
+        raise click.ClickException("no IMAP mailboxes are configured ([[switchboard.imap]])")
+    run_fetchers(app.settings, app.sessions, once=once, stop=_stop_on_signals())
+
+
+@main.command()
+@pass_app
+def serve(app: App) -> None:
+    """Embedded all-in-one on loopback: gateway, runners and configured fetchers."""
+    from mailgate.fetcher import run_fetchers
+    from mailgate.gateway import run_gateway
+
+    app.require_schema()
+    stop = _stop_on_signals()
+    threads, wake_ingest = _runners(app, stop)
+    if app.settings.imap:
+        threads.append(
+            _thread(
+                "fetch",
+                lambda: run_fetchers(
+                    app.settings, app.sessions, once=False, stop=stop, on_stored=wake_ingest.set
+                ),
+            )
+        )
+    click.echo(
+        f"Switchboard is running: SMTP on {app.settings.gateway_host}:{app.settings.gateway_port}; "
+        f"outgoing mail goes to {app.settings.relay_host or app.settings.outgoing_maildir}. "
+        "Ctrl-C stops it.",
+        err=True,
+    )
+    run_gateway(app.settings, app.sessions, on_stored=wake_ingest.set, stop=stop)
+    stop.set()
+    for thread in threads:
+        thread.join()

@@ -1,0 +1,1 @@
+"""The agents' web UI (Flask app factory, one blueprint per module)."""
