@@ -1,0 +1,1 @@
+"""Unit tests for the mail edge: the MIME parser and its helpers."""
