@@ -1,0 +1,80 @@
+"""The ingest runner: takes stored inbound mail and processes it, one message at a time.
+
+In the manner of GNU Mailman's runners: each message is claimed (a lease, see
+queues.backlog), processed and committed on its own; a failure is recorded with its reason
+and retried with backoff a bounded number of times, then quarantined. Several runners may
+work at once (PostgreSQL: SKIP LOCKED claims). `wake` lets the gateway start work at once
+after an accept instead of waiting for the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.backlog import claim_inbound, release_inbound
+from queues.ingest import Outcome, Parser, process_stored
+from queues.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class IngestRunner:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        parse: Parser,
+        batch: int = 10,
+        after_each: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.parse = parse
+        self.batch = batch
+        self.after_each = after_each  # e.g. wake the outbox runner for an acknowledgement
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Claim a batch, process each message; returns how many were handled."""
+        with self.factory.begin() as session:
+            ids = claim_inbound(session, limit=self.batch)
+        for n, inbound_id in enumerate(ids):
+            if stop is not None and stop.is_set():
+                with self.factory.begin() as session:
+                    release_inbound(session, ids[n:])
+                log.info("stopping; gave back %d claimed messages", len(ids) - n)
+                break
+            outcome = process_stored(
+                self.factory, inbound_id, self.settings, self.parse, attempt_counted=True
+            )
+            self._log(outcome)
+            if self.after_each is not None:
+                self.after_each(outcome)
+        return len(ids)
+
+    def run(self, stop: threading.Event, wake: threading.Event, idle_seconds: float = 1.0) -> None:
+        """Work until `stop` is set; a stop finishes the message in hand."""
+        log.info("ingest runner started")
+        while not stop.is_set():
+            try:
+                handled = self.run_once(stop)
+            except Exception:  # the database may be away for a while: keep trying
+                log.exception("ingest runner: claiming failed; retrying")
+                handled = 0
+                stop.wait(min(idle_seconds * 5, 10))
+            if not handled:
+                wake.wait(idle_seconds)
+                wake.clear()
+        log.info("ingest runner stopped")
+
+    @staticmethod
+    def _log(outcome: Outcome) -> None:
+        if outcome.kind in ("failed", "quarantined"):
+            log.warning("inbound %s %s: %s", outcome.inbound_id, outcome.kind, outcome.detail)
+        else:
+            log.info(
+                "inbound %s: %s %s", outcome.inbound_id, outcome.kind, outcome.ticket_number or ""
+            )
