@@ -205,9 +205,17 @@ def summary_line(run: Run) -> str:
 
 
 def ingest_backend(
-    name: str, folder: Path, count: int, env: dict[str, str], workdir: Path, timeout: float
+    name: str,
+    folder: Path,
+    count: int,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float,
+    jobs: str,
 ) -> tuple[Row | None, Run | None]:
     """`switchboard init` (not timed), then `switchboard ingest --no-progress FOLDER` (timed)."""
+    jobs_args = [] if jobs == "default" else ["--jobs", jobs]
+    name = f"{name}, --jobs {jobs}"
     exe = str(switchboard_command())
     init = subprocess.run([exe, "init"], env=env, cwd=workdir, capture_output=True, text=True)
     if init.returncode != 0:
@@ -215,7 +223,10 @@ def ingest_backend(
         print("    " + (init.stderr or init.stdout).strip().replace("\n", "\n    "))
         return None, None
     run = measure(
-        [exe, "ingest", "--no-progress", str(folder)], env=env, cwd=workdir, timeout=timeout
+        [exe, "ingest", "--no-progress", *jobs_args, str(folder)],
+        env=env,
+        cwd=workdir,
+        timeout=timeout,
     )
     print(
         f"  {name}: exit {run.rc}, {run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU "
@@ -238,11 +249,11 @@ def ingest_backend(
     return row, run
 
 
-def bench_sqlite(folder: Path, count: int, timeout: float) -> Row | None:
+def bench_sqlite(folder: Path, count: int, timeout: float, jobs: str) -> Row | None:
     with tempfile.TemporaryDirectory(prefix="sb-bench-sqlite-") as tmp:
         var = Path(tmp) / "var"
         env = child_env(SWITCHBOARD_VAR_DIR=str(var))
-        row, run = ingest_backend("sqlite", folder, count, env, Path(tmp), timeout)
+        row, run = ingest_backend("sqlite", folder, count, env, Path(tmp), timeout, jobs)
         if run is None:
             return None
         db = sum(p.stat().st_size for p in var.glob("switchboard.db*"))
@@ -268,7 +279,9 @@ def postgres_reason(admin_url: str) -> str | None:
     return None
 
 
-def bench_postgres(folder: Path, count: int, timeout: float, admin_url: str) -> Row | None:
+def bench_postgres(
+    folder: Path, count: int, timeout: float, admin_url: str, jobs: str
+) -> Row | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -285,7 +298,7 @@ def bench_postgres(folder: Path, count: int, timeout: float, admin_url: str) -> 
         with tempfile.TemporaryDirectory(prefix="sb-bench-pg-") as tmp:
             var = str(Path(tmp) / "var")
             env = child_env(SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_VAR_DIR=var)
-            row, run = ingest_backend("postgresql", folder, count, env, Path(tmp), timeout)
+            row, run = ingest_backend("postgresql", folder, count, env, Path(tmp), timeout, jobs)
         if run is None:
             return None
         with admin.connect() as conn:
@@ -377,6 +390,14 @@ def main(argv: list[str] | None = None) -> int:
         "--backends",
         default="sqlite,postgresql",
         help="comma-separated: sqlite, postgresql (default both)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=lambda text: [j.strip() for j in text.split(",") if j.strip()],
+        default=["0", "default"],
+        help="comma-separated values of ingest --jobs to measure, each a row; 'default' "
+        "leaves the option out (default: 0,default: parsing in the importing process, and "
+        "with the default parser workers)",
     )
     parser.add_argument(
         "--pg-admin-url",
@@ -484,18 +505,24 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
 
         for backend in backends:
-            print(f"\nswitchboard ingest --no-progress FOLDER on {backend} (fresh database)")
-            if backend == "sqlite":
-                measured = bench_sqlite(folder, stats["count"], args.timeout)
-            else:
-                measured = bench_postgres(folder, stats["count"], args.timeout, args.pg_admin_url)
-            if measured is not None:
-                rows.append(measured)
+            for jobs in args.jobs:
+                print(
+                    f"\nswitchboard ingest --no-progress --jobs {jobs} FOLDER on {backend} "
+                    "(fresh database)"
+                )
+                if backend == "sqlite":
+                    measured = bench_sqlite(folder, stats["count"], args.timeout, jobs)
+                else:
+                    measured = bench_postgres(
+                        folder, stats["count"], args.timeout, args.pg_admin_url, jobs
+                    )
+                if measured is not None:
+                    rows.append(measured)
 
         print(
             "\nResults: msg/s = messages / wall seconds (the ceiling's and parser's own loop; "
-            "ingest: the whole command);\nCPU s = user+system CPU of that process; "
-            "peak RSS = its ru_maxrss (VmHWM), that process alone"
+            "ingest: the whole command);\nCPU s = user+system CPU of that process and its "
+            "parser workers; peak RSS = ru_maxrss (VmHWM) of the largest of them"
         )
         print_table(rows, ceiling_row.rate)
     finally:

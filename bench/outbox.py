@@ -194,8 +194,6 @@ def fill(factory: sessionmaker[Session], count: int, size: int, seed: int) -> fl
                     mail,
                     kind="reply",
                     envelope_from="bounces@example.org",
-                    ticket_id=None,
-                    article_id=None,
                 )
                 total += len(row.raw)
     return total / count

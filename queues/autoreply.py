@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from queues.mail import IncomingMail
 from queues.mailtemplates import render_mail
-from queues.models import Article, ArticleKind, AutoReplyLog, Ticket, TicketEvent, utcnow
+from queues.models import ArticleKind, AutoReplyLog, table_of, utcnow
 from queues.numbers import clean_subject, format_tag
 from queues.outgoing import OutgoingMail, domain_of, make_message_id, queue_outgoing
+from queues.rows import INSERT_AUTOREPLY, insert_article
 from queues.settings import Settings
 
 _DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
@@ -59,33 +60,33 @@ def loop_guard(mail: IncomingMail, envelope_from: str | None, settings: Settings
     return Verdict(True)
 
 
+_L = table_of(AutoReplyLog)
+# Both counts in one statement: this runs for every new ticket.
+_CAP_COUNTS = select(func.count(case((_L.c.email == bindparam("email"), 1))), func.count()).where(
+    _L.c.at >= bindparam("since")
+)
+
+
 def cap_guard(session: Session, email: str, settings: Settings) -> Verdict:
     """Flood guard: at most N automatic replies per sender and M overall per day."""
     since = utcnow() - timedelta(days=1)
-    per_sender = session.scalar(
-        select(func.count())
-        .select_from(AutoReplyLog)
-        .where(AutoReplyLog.email == email.lower(), AutoReplyLog.at >= since)
+    per_sender, total = (
+        session.connection().execute(_CAP_COUNTS, {"email": email.lower(), "since": since}).one()
     )
     if (per_sender or 0) >= settings.ack_per_sender_per_day:
         return Verdict(
             False, f"per-sender cap reached ({settings.ack_per_sender_per_day} in 24 hours)"
         )
-    total = session.scalar(
-        select(func.count()).select_from(AutoReplyLog).where(AutoReplyLog.at >= since)
-    )
     if (total or 0) >= settings.ack_global_per_day:
         return Verdict(False, f"global cap reached ({settings.ack_global_per_day} in 24 hours)")
     return Verdict(True)
 
 
-def acknowledgement_context(
-    ticket: Ticket, mail: IncomingMail, settings: Settings
-) -> dict[str, str]:
+def acknowledgement_context(number: str, mail: IncomingMail, settings: Settings) -> dict[str, str]:
     """What the acknowledgement template may use: only these names."""
     return {
-        "number": ticket.number,
-        "tag": format_tag(settings.ticket_tag_prefix, ticket.number),
+        "number": number,
+        "tag": format_tag(settings.ticket_tag_prefix, number),
         "subject": clean_subject(mail.subject, settings.ticket_tag_prefix) or "(no subject)",
         "requester_name": mail.from_.name if mail.from_ else "",
         "organisation": settings.organisation,
@@ -93,26 +94,36 @@ def acknowledgement_context(
     }
 
 
+@dataclass(frozen=True)
+class AckResult:
+    """The acknowledgement's article (None if none was sent) and the history entry saying so."""
+
+    article_id: int | None
+    event: tuple[str, str]  # (kind, detail) for the ticket's history
+
+
 def queue_acknowledgement(
     session: Session,
-    ticket: Ticket,
+    ticket_id: int,
+    number: str,
     mail: IncomingMail,
     envelope_from: str | None,
     our_address: str,
     settings: Settings,
-) -> Article | None:
-    """Queue the acknowledgement of a new ticket, or record in its history why not."""
+) -> AckResult:
+    """Queue the acknowledgement of a new ticket, or say why not (for the ticket's history).
+
+    The reply is stored as an automatic article of the ticket and put in the outbox in the
+    caller's transaction: it leaves only if the ticket exists.
+    """
     verdict = loop_guard(mail, envelope_from, settings)
     if verdict.allowed and mail.from_ is not None:
         verdict = cap_guard(session, mail.from_.email, settings)
     if not verdict.allowed or mail.from_ is None:
-        ticket.events.append(
-            TicketEvent(
-                kind="autoreply-suppressed", detail=f"acknowledgement not sent: {verdict.reason}"
-            )
+        return AckResult(
+            None, ("autoreply-suppressed", f"acknowledgement not sent: {verdict.reason}")
         )
-        return None
-    rendered = render_mail("acknowledgement", acknowledgement_context(ticket, mail, settings))
+    rendered = render_mail("acknowledgement", acknowledgement_context(number, mail, settings))
     message_id = make_message_id(domain_of(our_address))
     refs = [*mail.references[-20:], mail.message_id] if mail.message_id else []
     out = OutgoingMail(
@@ -132,30 +143,35 @@ def queue_acknowledgement(
             "Precedence": "auto_reply",
         },
     )
-    article = Article(
-        kind=ArticleKind.AUTO,
-        from_email=our_address,
-        from_name=settings.organisation,
-        to=[mail.from_.email],
-        subject=rendered.subject,
-        message_id=message_id,
-        in_reply_to=mail.message_id,
-        references=refs,
-        date=utcnow(),
-        body_text=rendered.body_text,
+    now = utcnow()
+    conn = session.connection()
+    article_id = insert_article(
+        conn,
+        {
+            "ticket_id": ticket_id,
+            "kind": ArticleKind.AUTO,
+            "from_email": our_address,
+            "from_name": settings.organisation,
+            "to": [mail.from_.email],
+            "cc": [],
+            "subject": rendered.subject,
+            "message_id": message_id,
+            "in_reply_to": mail.message_id,
+            "references": refs,
+            "date": now,
+            "body_text": rendered.body_text,
+            "defects": [],
+            "created_at": now,
+        },
     )
-    ticket.articles.append(article)
-    session.flush()
     queue_outgoing(
         session,
         out,
         kind="acknowledgement",
-        envelope_from="",
-        ticket_id=ticket.id,
-        article_id=article.id,
+        envelope_from="",  # RFC 3834 3.3: the null reverse-path, so bounces cannot loop
+        ticket_id=ticket_id,
+        article_id=article_id,
+        deadline=timedelta(hours=settings.outbox_deadline_hours),
     )
-    session.add(AutoReplyLog(email=mail.from_.email.lower()))
-    ticket.events.append(
-        TicketEvent(kind="autoreply-queued", detail=f"acknowledgement to {mail.from_.email}")
-    )
-    return article
+    conn.execute(INSERT_AUTOREPLY, {"email": mail.from_.email.lower(), "at": now})
+    return AckResult(article_id, ("autoreply-queued", f"acknowledgement to {mail.from_.email}"))

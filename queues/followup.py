@@ -12,20 +12,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from queues.mail import IncomingMail
-from queues.models import Article, OutboxMessage, Participant, Ticket
+from queues.models import Article, OutboxMessage, table_of
 from queues.numbers import find_tagged_numbers
+from queues.rows import TicketRef, is_participant, ticket_by_id, ticket_by_numbers
 
 # A thread longer than this is unusual; the newest references are the relevant ones.
 MAX_REFERENCES = 50
 
+_A = table_of(Article)
+_O = table_of(OutboxMessage)
+_ARTICLE_BY_MESSAGE_ID = (
+    select(_A.c.ticket_id)
+    .where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_A.c.id.desc())
+    .limit(1)
+)
+_OUTBOX_BY_MESSAGE_ID = (
+    select(_O.c.ticket_id)
+    .where(_O.c.message_id.in_(bindparam("ids", expanding=True)), _O.c.ticket_id.is_not(None))
+    .limit(1)
+)
+
 
 @dataclass(frozen=True)
 class FollowupMatch:
-    ticket: Ticket
+    ticket: TicketRef
     via: str  # "references" or "tag"
     trusted: bool  # may the message be appended to this ticket?
 
@@ -39,42 +53,34 @@ def referenced_ids(mail: IncomingMail) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
-def ticket_by_message_ids(session: Session, ids: list[str]) -> Ticket | None:
+def ticket_by_message_ids(conn: Connection, ids: list[str]) -> TicketRef | None:
+    """The ticket of the newest stored message (incoming or outgoing) among `ids`."""
     if not ids:
         return None
-    article = session.scalars(
-        select(Article).where(Article.message_id.in_(ids)).order_by(Article.id.desc()).limit(1)
-    ).first()
-    if article is not None:
-        return article.ticket
-    out = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.message_id.in_(ids), OutboxMessage.ticket_id.is_not(None))
-        .limit(1)
-    ).first()
-    return session.get(Ticket, out.ticket_id) if out is not None and out.ticket_id else None
+    ticket_id = conn.execute(_ARTICLE_BY_MESSAGE_ID, {"ids": ids}).scalar()
+    if ticket_id is None:
+        ticket_id = conn.execute(_OUTBOX_BY_MESSAGE_ID, {"ids": ids}).scalar()
+    return ticket_by_id(conn, ticket_id) if ticket_id is not None else None
 
 
-def is_participant(session: Session, ticket: Ticket, email: str) -> bool:
+def may_write(conn: Connection, ticket: TicketRef, email: str) -> bool:
+    """Is `email` the requester of `ticket` or one of its participants?"""
     email = email.lower()
-    if ticket.requester is not None and ticket.requester.email.lower() == email:
+    if ticket.requester_email is not None and ticket.requester_email.lower() == email:
         return True
-    found = session.scalar(
-        select(Participant.id).where(Participant.ticket_id == ticket.id, Participant.email == email)
-    )
-    return found is not None
+    return is_participant(conn, ticket.id, email)
 
 
-def find_followup(session: Session, mail: IncomingMail, tag_prefix: str) -> FollowupMatch | None:
-    ticket = ticket_by_message_ids(session, referenced_ids(mail))
+def find_followup(conn: Connection, mail: IncomingMail, tag_prefix: str) -> FollowupMatch | None:
+    ticket = ticket_by_message_ids(conn, referenced_ids(mail))
     if ticket is not None:
         return FollowupMatch(ticket=ticket, via="references", trusted=True)
     numbers = find_tagged_numbers(mail.subject, tag_prefix)
     if not numbers:
         return None
-    ticket = session.scalars(select(Ticket).where(Ticket.number.in_(numbers)).limit(1)).first()
+    ticket = ticket_by_numbers(conn, numbers)
     if ticket is None:
         return None
     sender = mail.from_.email if mail.from_ else ""
-    trusted = bool(sender) and is_participant(session, ticket, sender)
+    trusted = bool(sender) and may_write(conn, ticket, sender)
     return FollowupMatch(ticket=ticket, via="tag", trusted=trusted)

@@ -14,36 +14,41 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.autoreply import queue_acknowledgement
 from queues.backlog import DEFAULT_LEASE, retry_delay
 from queues.followup import FollowupMatch, find_followup
-from queues.mail import Address, IncomingMail, sha256_hex
+from queues.mail import IncomingMail, sha256_hex
 from queues.models import (
-    Article,
     ArticleKind,
-    Attachment,
-    Blob,
-    Contact,
     InboundMail,
     InboundState,
-    Participant,
     Priority,
-    Queue,
-    Ticket,
-    TicketEvent,
-    TicketLink,
     TicketState,
     utcnow,
 )
 from queues.numbers import allocate_number, clean_subject
 from queues.routing import RoutingDecision, route_new
+from queues.rows import (
+    INSERT_LINK,
+    INSERT_PARTICIPANT,
+    INSERT_TICKET,
+    UPDATE_INBOUND,
+    UPDATE_TICKET,
+    QueueRef,
+    StoredMail,
+    TicketRef,
+    add_events,
+    get_contact,
+    insert_article,
+    is_duplicate,
+    load_queues,
+    load_stored,
+)
 from queues.settings import Settings
 from queues.triage import reasons as triage_reasons
 from queues.triage import triage
@@ -73,9 +78,41 @@ def store_inbound(
     envelope_to: Sequence[str] = (),
     message_id: str | None = None,
     imap_key: str | None = None,
+    claim: bool = False,
 ) -> InboundMail:
-    """Add the raw message to the inbound backlog; the caller commits (and only then says yes)."""
-    row = InboundMail(
+    """Add the raw message to the inbound backlog; the caller commits (and only then says yes).
+
+    `claim` counts the first attempt and leases the row to the caller in the same commit,
+    for a caller that processes the message itself right after: if it dies first, a runner
+    takes the message over when the lease runs out.
+    """
+    row = new_inbound(
+        raw,
+        source=source,
+        envelope_from=envelope_from,
+        envelope_to=envelope_to,
+        message_id=message_id,
+        imap_key=imap_key,
+        claim=claim,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def new_inbound(
+    raw: bytes,
+    *,
+    source: str,
+    envelope_from: str | None = None,
+    envelope_to: Sequence[str] = (),
+    message_id: str | None = None,
+    imap_key: str | None = None,
+    claim: bool = False,
+) -> InboundMail:
+    """The inbound row for `raw`, not yet added to a session (see `store_inbound`)."""
+    now = utcnow()
+    return InboundMail(
         source=source,
         envelope_from=envelope_from,
         envelope_to=list(envelope_to),
@@ -85,27 +122,26 @@ def store_inbound(
         message_id=message_id,
         imap_key=imap_key,
         state=InboundState.NEW,
-        received_at=utcnow(),
-        next_attempt_at=utcnow(),
+        received_at=now,
+        attempts=1 if claim else 0,
+        next_attempt_at=now + DEFAULT_LEASE if claim else now,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def process_inbound(
-    session: Session, inbound: InboundMail, settings: Settings, parse: Parser
+    session: Session, inbound: StoredMail, settings: Settings, parse: Parser
 ) -> Outcome:
     """Parse and decide. Runs inside the caller's transaction; raises on storage errors."""
     mail = parse(inbound.raw)
-    inbound.message_id = mail.message_id
-    if _is_duplicate(session, inbound):
-        return _finish(inbound, InboundState.DUPLICATE, "duplicate", detail="already stored")
-    inbound.dedupe_key = _dedupe_key(inbound)
-    match = find_followup(session, mail, settings.ticket_tag_prefix)
+    conn = session.connection()
+    key = f"{inbound.raw_sha256} {(mail.message_id or '')[:900]}"
+    if is_duplicate(conn, inbound.id, key):
+        _finish(conn, inbound.id, mail, InboundState.DUPLICATE)
+        return Outcome("duplicate", inbound.id, detail="already stored")
+    match = find_followup(conn, mail, settings.ticket_tag_prefix)
     if match is not None and match.trusted:
-        return _append_followup(session, inbound, mail, match, settings)
-    return _create_ticket(session, inbound, mail, settings, quoted=match)
+        return _append_followup(session, inbound, mail, match, settings, key)
+    return _create_ticket(session, inbound, mail, settings, key, quoted=match)
 
 
 def process_stored(
@@ -131,147 +167,151 @@ def process_stored(
             inbound.attempts += 1
     try:
         with factory.begin() as session:
-            inbound = session.get_one(InboundMail, inbound_id)
-            if inbound.state not in (InboundState.NEW, InboundState.FAILED):
-                return Outcome(kind=inbound.state.value, inbound_id=inbound_id)
-            return process_inbound(session, inbound, settings, parse)
+            return _process_one(session, inbound_id, settings, parse)
     except Exception as exc:
         log.warning("inbound %s failed: %s", inbound_id, exc, exc_info=True)
-        return _record_failure(factory, inbound_id, exc, settings)
+        with factory.begin() as session:
+            return _record_failure(session, inbound_id, exc, settings)
+
+
+def process_batch(
+    factory: sessionmaker[Session], inbound_ids: Sequence[int], settings: Settings, parse: Parser
+) -> list[Outcome]:
+    """Process claimed messages in one transaction, each in its own savepoint (bulk import).
+
+    A message that fails is rolled back to its savepoint and its failure recorded; the others
+    are unaffected. One commit for the batch instead of one per message: on SQLite with
+    synchronous=FULL that commit (an fsync) cost more than parsing a message. If the commit
+    itself fails, every message is processed again on its own; if the process dies first,
+    nothing was committed and the claims' leases hand the messages to a runner later.
+    """
+    outcomes: list[Outcome] = []
+    try:
+        with factory.begin() as session:
+            for inbound_id in inbound_ids:
+                outcomes.append(_process_in_savepoint(session, inbound_id, settings, parse))
+    except Exception:
+        log.warning("batch commit failed; processing each message on its own", exc_info=True)
+        return [process_stored(factory, i, settings, parse) for i in inbound_ids]
+    return outcomes
+
+
+def _process_in_savepoint(
+    session: Session, inbound_id: int, settings: Settings, parse: Parser
+) -> Outcome:
+    try:
+        with session.begin_nested():
+            return _process_one(session, inbound_id, settings, parse)
+    except Exception as exc:
+        log.warning("inbound %s failed: %s", inbound_id, exc, exc_info=True)
+        return _record_failure(session, inbound_id, exc, settings)
+
+
+def _process_one(session: Session, inbound_id: int, settings: Settings, parse: Parser) -> Outcome:
+    stored = load_stored(session.connection(), inbound_id)
+    if stored is None:
+        return Outcome(kind="missing", inbound_id=inbound_id)
+    if stored.state not in (InboundState.NEW, InboundState.FAILED):
+        return Outcome(kind=stored.state, inbound_id=inbound_id)
+    return process_inbound(session, stored, settings, parse)
 
 
 def _record_failure(
-    factory: sessionmaker[Session], inbound_id: int, exc: BaseException, settings: Settings
+    session: Session, inbound_id: int, exc: BaseException, settings: Settings
 ) -> Outcome:
+    """Keep the error on the message; after the last attempt it is quarantined, never lost."""
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
-    with factory.begin() as session:
-        inbound = session.get_one(InboundMail, inbound_id)
-        inbound.last_error = error
-        give_up = inbound.attempts >= settings.ingest_max_attempts
-        inbound.state = InboundState.QUARANTINED if give_up else InboundState.FAILED
-        inbound.next_attempt_at = utcnow() + retry_delay(inbound.attempts)
-        kind = "quarantined" if give_up else "failed"
+    inbound = session.get_one(InboundMail, inbound_id)
+    inbound.last_error = error
+    give_up = inbound.attempts >= settings.ingest_max_attempts
+    inbound.state = InboundState.QUARANTINED if give_up else InboundState.FAILED
+    inbound.next_attempt_at = utcnow() + retry_delay(inbound.attempts)
+    kind = "quarantined" if give_up else "failed"
     return Outcome(kind=kind, inbound_id=inbound_id, detail=error)
 
 
-def _dedupe_key(inbound: InboundMail) -> str:
-    return f"{inbound.raw_sha256} {(inbound.message_id or '')[:900]}"
-
-
-def _is_duplicate(session: Session, inbound: InboundMail) -> bool:
-    """Same Message-ID and same raw SHA-256 as a message already made into a ticket."""
-    found = session.scalar(
-        select(InboundMail.id).where(
-            InboundMail.dedupe_key == _dedupe_key(inbound), InboundMail.id != inbound.id
-        )
-    )
-    return found is not None
-
-
 def _finish(
-    inbound: InboundMail,
+    conn: Connection,
+    inbound_id: int,
+    mail: IncomingMail,
     state: InboundState,
-    kind: str,
-    ticket: Ticket | None = None,
-    article: Article | None = None,
-    detail: str = "",
-) -> Outcome:
-    inbound.state = state
-    inbound.processed_at = utcnow()
-    inbound.last_error = None
-    if ticket is not None:
-        inbound.ticket_id = ticket.id
-    if article is not None:
-        inbound.article_id = article.id
-    number = ticket.number if ticket is not None else None
-    return Outcome(kind=kind, inbound_id=inbound.id, ticket_number=number, detail=detail)
-
-
-def _queues(session: Session) -> dict[str, Queue]:
-    return {q.slug: q for q in session.scalars(select(Queue))}
-
-
-def _upsert(
-    session: Session, model: type[Contact] | type[Blob], values: dict[str, object], key: str
+    dedupe_key: str | None = None,
+    ticket_id: int | None = None,
+    article_id: int | None = None,
 ) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike (races are harmless)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+    """Record on the inbound row what became of it.
+
+    `dedupe_key` is set only on the row that was made into a ticket (or ignored), so a second
+    delivery of the same message fails the unique key even under concurrency.
+    """
+    values: dict[str, object] = {
+        "iid": inbound_id,
+        "message_id": mail.message_id,
+        "state": state,
+        "processed_at": utcnow(),
+        "last_error": None,
+        "ticket_id": ticket_id,
+        "article_id": article_id,
+    }
+    if dedupe_key is not None:
+        values["dedupe_key"] = dedupe_key
+    conn.execute(UPDATE_INBOUND, values)
 
 
-def get_contact(session: Session, address: Address) -> Contact:
-    email = address.email.lower()
-    contact = session.scalar(select(Contact).where(Contact.email == email))
-    if contact is None:
-        _upsert(
-            session,
-            Contact,
-            {"email": email, "name": address.name[:200], "created_at": utcnow()},
-            "email",
-        )
-        contact = session.scalars(select(Contact).where(Contact.email == email)).one()
-    elif address.name and not contact.name:
-        contact.name = address.name[:200]
-    return contact
+def incoming_article(ticket_id: int, inbound_id: int, mail: IncomingMail) -> dict[str, object]:
+    """The columns of the article that records `mail` in a ticket."""
+    return {
+        "ticket_id": ticket_id,
+        "kind": ArticleKind.INCOMING,
+        "inbound_id": inbound_id,
+        "from_email": mail.from_.email if mail.from_ else "",
+        "from_name": mail.from_.name[:200] if mail.from_ else "",
+        "to": [str(a) for a in mail.to],
+        "cc": [str(a) for a in mail.cc],
+        "subject": mail.subject,
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to[0] if mail.in_reply_to else None,
+        "references": mail.references[-50:],
+        "date": mail.date,
+        "content_type": mail.content_type,
+        "body_text": mail.body_text,
+        "body_html": mail.body_html,
+        "defects": mail.defects[:100],
+        "created_at": utcnow(),
+    }
 
 
-def article_from_mail(session: Session, mail: IncomingMail, inbound: InboundMail) -> Article:
-    article = Article(
-        kind=ArticleKind.INCOMING,
-        inbound_id=inbound.id,
-        from_email=mail.from_.email if mail.from_ else "",
-        from_name=mail.from_.name[:200] if mail.from_ else "",
-        to=[str(a) for a in mail.to],
-        cc=[str(a) for a in mail.cc],
-        subject=mail.subject,
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to[0] if mail.in_reply_to else None,
-        references=mail.references[-50:],
-        date=mail.date,
-        content_type=mail.content_type,
-        body_text=mail.body_text,
-        body_html=mail.body_html,
-        defects=mail.defects[:100],
-    )
-    for att in mail.attachments:
-        _upsert(session, Blob, {"sha256": att.sha256, "size": att.size, "data": att.data}, "sha256")
-        article.attachments.append(
-            Attachment(
-                filename=att.filename,
-                content_type=att.content_type,
-                size=att.size,
-                sha256=att.sha256,
-                content_id=att.content_id,
-                inline=att.inline,
-            )
-        )
-    return article
+@dataclass
+class Placement:
+    """Where a ticket stands and what happened to it, while a message is being decided."""
+
+    queue: QueueRef
+    priority: int
+    reasons: list[str]
+    events: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _apply_triage(ticket: Ticket, mail: IncomingMail, queues: dict[str, Queue]) -> None:
-    """Serious reports go to specialist-safety at high priority; never out of a restricted queue."""
+def _apply_triage(place: Placement, mail: IncomingMail, queues: dict[str, QueueRef]) -> bool:
+    """Serious reports go to specialist-safety at high priority; never out of a restricted
+    queue. Returns whether anything changed."""
     hits = triage(mail.subject, mail.body_text)
     if not hits:
-        return
-    new_reasons = [r for r in triage_reasons(hits) if r not in ticket.triage_reasons]
+        return False
+    new_reasons = [r for r in triage_reasons(hits) if r not in place.reasons]
     if not new_reasons:
-        return
-    ticket.triage_reasons = [*ticket.triage_reasons, *new_reasons]
-    ticket.priority = max(ticket.priority, int(Priority.HIGH))
-    ticket.events.append(TicketEvent(kind="triage", detail="; ".join(new_reasons)))
-    if not ticket.queue.restricted and SAFETY_QUEUE in queues:
-        ticket.events.append(
-            TicketEvent(
-                kind="moved", detail=f"{ticket.queue.slug} -> {SAFETY_QUEUE} (safety triage)"
-            )
-        )
-        ticket.queue = queues[SAFETY_QUEUE]
+        return False
+    place.reasons = [*place.reasons, *new_reasons]
+    place.priority = max(place.priority, int(Priority.HIGH))
+    place.events.append(("triage", "; ".join(new_reasons)))
+    if not place.queue.restricted and SAFETY_QUEUE in queues:
+        place.events.append(("moved", f"{place.queue.slug} -> {SAFETY_QUEUE} (safety triage)"))
+        place.queue = queues[SAFETY_QUEUE]
+    return True
 
 
 def _choose_queue(
-    decision: RoutingDecision, queues: dict[str, Queue], settings: Settings
-) -> tuple[Queue, list[str]]:
+    decision: RoutingDecision, queues: dict[str, QueueRef], settings: Settings
+) -> tuple[QueueRef, list[str]]:
     notes: list[str] = []
     recipient_queue = queues.get(settings.addresses.get(decision.our_address, ""))
     queue = queues.get(decision.queue_slug)
@@ -289,12 +329,14 @@ def _choose_queue(
 
 def _create_ticket(
     session: Session,
-    inbound: InboundMail,
+    inbound: StoredMail,
     mail: IncomingMail,
     settings: Settings,
+    dedupe_key: str,
     quoted: FollowupMatch | None,
 ) -> Outcome:
-    queues = _queues(session)
+    conn = session.connection()
+    queues = load_queues(conn)
     decision = route_new(
         session,
         inbound.envelope_to,
@@ -302,104 +344,135 @@ def _create_ticket(
         settings,
         restricted_queues={s for s, q in queues.items() if q.restricted},
     )
-    requester = get_contact(session, mail.from_) if mail.from_ else None
+    requester = get_contact(conn, mail.from_.email.lower(), mail.from_.name) if mail.from_ else None
     if decision.ignore:
-        return _finish(inbound, InboundState.IGNORED, "ignored", detail="; ".join(decision.hits))
+        _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
+        return Outcome("ignored", inbound.id, detail="; ".join(decision.hits))
     if requester is not None and requester.blocked and not settings.blocked_sender_tickets:
-        return _finish(inbound, InboundState.IGNORED, "ignored", detail="sender is blocked")
+        _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
+        return Outcome("ignored", inbound.id, detail="sender is blocked")
     queue, notes = _choose_queue(decision, queues, settings)
-    if quoted is not None and quoted.ticket.queue.restricted and SAFETY_QUEUE in queues:
+    if quoted is not None and _restricted(quoted.ticket, queues) and SAFETY_QUEUE in queues:
         # Someone else quoting a safety case's number is itself a safety matter.
         notes.append(f"quotes restricted ticket {quoted.ticket.number}")
         queue = queue if queue.restricted else queues[SAFETY_QUEUE]
-    ticket = Ticket(
-        number=allocate_number(session),
-        subject=clean_subject(mail.subject, settings.ticket_tag_prefix)[:2000],
-        queue=queue,
-        state=TicketState.NEW,
-        priority=decision.priority,
-        flagged=decision.flagged,
-        requester=requester,
-        triage_reasons=[],
+    place = Placement(queue=queue, priority=decision.priority, reasons=[])
+    place.events.append(("created", f"from {inbound.source} to {queue.slug}"))
+    place.events += [("routing", detail) for detail in [*decision.hits, *notes]]
+    _apply_triage(place, mail, queues)
+    number = allocate_number(session)
+    now = utcnow()
+    ticket_id: int = conn.execute(
+        INSERT_TICKET,
+        {
+            "number": number,
+            "subject": clean_subject(mail.subject, settings.ticket_tag_prefix)[:2000],
+            "queue_id": place.queue.id,
+            "state": TicketState.NEW,
+            "priority": place.priority,
+            "flagged": decision.flagged,
+            "requester_id": requester.id if requester else None,
+            "triage_reasons": place.reasons,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one()
+    article_id = insert_article(
+        conn, incoming_article(ticket_id, inbound.id, mail), mail.attachments
     )
-    session.add(ticket)
-    ticket.events.append(
-        TicketEvent(kind="created", detail=f"from {inbound.source} to {queue.slug}")
-    )
-    for detail in [*decision.hits, *notes]:
-        ticket.events.append(TicketEvent(kind="routing", detail=detail))
-    _apply_triage(ticket, mail, queues)
-    article = article_from_mail(session, mail, inbound)
-    ticket.articles.append(article)
-    _add_participants(ticket, mail, settings)
-    session.flush()
+    _add_participants(conn, ticket_id, mail, settings)
     if quoted is not None:
-        _link_quoted(session, ticket, quoted)
+        place.events.append(("linked", _link_quoted(conn, ticket_id, quoted)))
     if requester is not None and requester.blocked:
-        ticket.events.append(
-            TicketEvent(
-                kind="autoreply-suppressed", detail="acknowledgement not sent: sender is blocked"
-            )
-        )
+        place.events.append(("autoreply-suppressed", "acknowledgement not sent: sender is blocked"))
     else:
-        queue_acknowledgement(
-            session, ticket, mail, inbound.envelope_from, decision.our_address, settings
+        ack = queue_acknowledgement(
+            session, ticket_id, number, mail, inbound.envelope_from, decision.our_address, settings
         )
-    return _finish(inbound, InboundState.DONE, "new", ticket, article)
+        place.events.append(ack.event)
+    add_events(conn, ticket_id, place.events)
+    _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket_id, article_id)
+    return Outcome("new", inbound.id, ticket_number=number)
 
 
-def _link_quoted(session: Session, ticket: Ticket, quoted: FollowupMatch) -> None:
+def _restricted(ticket: TicketRef, queues: dict[str, QueueRef]) -> bool:
+    return any(q.restricted for q in queues.values() if q.id == ticket.queue_id)
+
+
+def _link_quoted(conn: Connection, ticket_id: int, quoted: FollowupMatch) -> str:
     old = quoted.ticket
-    session.add(TicketLink(source_id=ticket.id, target_id=old.id, kind="quoted-number"))
-    why = (
-        f"subject named ticket {old.number} but the sender is not a participant"
-        if old.state != TicketState.CLOSED or quoted.trusted
-        else f"follow-up to closed ticket {old.number}"
+    conn.execute(
+        INSERT_LINK,
+        {
+            "source_id": ticket_id,
+            "target_id": old.id,
+            "kind": "quoted-number",
+            "created_at": utcnow(),
+        },
     )
-    ticket.events.append(TicketEvent(kind="linked", detail=why))
+    if old.state != TicketState.CLOSED or quoted.trusted:
+        return f"subject named ticket {old.number} but the sender is not a participant"
+    return f"follow-up to closed ticket {old.number}"
 
 
-def _add_participants(ticket: Ticket, mail: IncomingMail, settings: Settings) -> None:
+def _add_participants(
+    conn: Connection, ticket_id: int, mail: IncomingMail, settings: Settings
+) -> None:
     """The requester and the people they copied may write into the ticket by its tag."""
     own = settings.all_own_addresses
-    known = {p.email for p in ticket.participants}
+    rows: dict[str, str] = {}
     people = [mail.from_] if mail.from_ else []
     people += mail.cc
     for address in people:
         email = address.email.lower()
-        if email in own or email in known:
+        if email in own or email in rows:
             continue
-        known.add(email)
-        role = "requester" if address is mail.from_ else "cc"
-        ticket.participants.append(Participant(email=email, role=role))
+        rows[email] = "requester" if address is mail.from_ else "cc"
+    if rows:
+        conn.execute(
+            INSERT_PARTICIPANT,
+            [{"ticket_id": ticket_id, "email": e, "role": r} for e, r in rows.items()],
+        )
 
 
 def _append_followup(
     session: Session,
-    inbound: InboundMail,
+    inbound: StoredMail,
     mail: IncomingMail,
     match: FollowupMatch,
     settings: Settings,
+    dedupe_key: str,
 ) -> Outcome:
+    conn = session.connection()
     ticket = match.ticket
-    if ticket.state == TicketState.CLOSED and ticket.queue.followup_closed == "new":
-        return _create_ticket(
-            session, inbound, mail, settings, quoted=FollowupMatch(ticket, match.via, trusted=False)
-        )
-    article = article_from_mail(session, mail, inbound)
-    ticket.articles.append(article)
-    ticket.events.append(TicketEvent(kind="followup", detail=f"matched by {match.via}"))
+    queues = load_queues(conn)
+    queue = next(q for q in queues.values() if q.id == ticket.queue_id)
+    if ticket.state == TicketState.CLOSED and queue.followup_closed == "new":
+        quoted = FollowupMatch(ticket, match.via, trusted=False)
+        return _create_ticket(session, inbound, mail, settings, dedupe_key, quoted=quoted)
+    article_id = insert_article(
+        conn, incoming_article(ticket.id, inbound.id, mail), mail.attachments
+    )
+    place = Placement(queue=queue, priority=ticket.priority, reasons=ticket.triage_reasons)
+    place.events.append(("followup", f"matched by {match.via}"))
+    now = utcnow()
+    changes: dict[str, object] = {"tid": ticket.id, "updated_at": now}
     if ticket.state == TicketState.CLOSED:
-        ticket.state = TicketState.OPEN
-        ticket.closed_at = None
-        ticket.events.append(TicketEvent(kind="reopened", detail="follow-up to a closed ticket"))
+        changes |= {"state": TicketState.OPEN, "closed_at": None}
+        place.events.append(("reopened", "follow-up to a closed ticket"))
     elif ticket.state == TicketState.PENDING:
-        ticket.state = TicketState.OPEN
-        ticket.events.append(TicketEvent(kind="state", detail="pending -> open (follow-up)"))
-    ticket.updated_at = utcnow()
-    _apply_triage(ticket, mail, _queues(session))
-    session.flush()
-    return _finish(inbound, InboundState.DONE, "followup", ticket, article)
+        changes["state"] = TicketState.OPEN
+        place.events.append(("state", "pending -> open (follow-up)"))
+    if _apply_triage(place, mail, queues):
+        changes |= {
+            "triage_reasons": place.reasons,
+            "priority": place.priority,
+            "queue_id": place.queue.id,
+        }
+    conn.execute(UPDATE_TICKET, changes)
+    add_events(conn, ticket.id, place.events)
+    _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket.id, article_id)
+    return Outcome("followup", inbound.id, ticket_number=ticket.number)
 
 
 def ingest_bytes(
@@ -418,14 +491,29 @@ def ingest_bytes(
     """
     with factory.begin() as session:
         row = store_inbound(
-            session, raw, source=source, envelope_from=envelope_from, envelope_to=envelope_to
+            session,
+            raw,
+            source=source,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            claim=True,
         )
-        # Count the first attempt and lease the row to ourselves in the same commit: if we
-        # die before processing, a runner takes it over when the lease runs out.
-        row.attempts = 1
-        row.next_attempt_at = utcnow() + DEFAULT_LEASE
         inbound_id = row.id
     return process_stored(factory, inbound_id, settings, parse, attempt_counted=True)
+
+
+def store_batch(factory: sessionmaker[Session], items: Sequence[tuple[bytes, str]]) -> list[int]:
+    """Store many (raw, source) messages in one commit, each claimed by the caller.
+
+    For bulk import: one commit (one fsync) for the batch instead of one per message. The
+    caller then processes each with `process_stored(..., attempt_counted=True)`, in its own
+    transaction as ever, so a failure still touches one message only.
+    """
+    with factory.begin() as session:
+        rows = [new_inbound(raw, source=source, claim=True) for raw, source in items]
+        session.add_all(rows)
+        session.flush()  # one multi-row INSERT
+        return [row.id for row in rows]
 
 
 def retry_quarantined(factory: sessionmaker[Session], inbound_id: int) -> None:

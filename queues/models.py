@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -42,6 +43,11 @@ NAMING = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Table, typed as one (for Core statements on the hot paths)."""
+    return cast(Table, model.__table__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -201,7 +207,7 @@ class Ticket(Base):
     )
     participants: Mapped[list[Participant]] = relationship(cascade="all, delete-orphan")
     events: Mapped[list[TicketEvent]] = relationship(
-        order_by="TicketEvent.id", cascade="all, delete-orphan"
+        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
     )
 
 
@@ -333,6 +339,8 @@ class TicketEvent(Base):
     actor: Mapped[str] = mapped_column(String(320), default="system")
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
 class RoutingRule(Base):

@@ -18,11 +18,19 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from queues.models import Counter, utcnow
+from queues.models import Counter, table_of, utcnow
 
 COUNTER = "ticket"
 SEQ_DIGITS = 6
 NUMBER_LEN = 8 + SEQ_DIGITS
+
+_COUNTERS = table_of(Counter)
+_ADVANCE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == COUNTER)
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
 
 # Reply and forward prefixes in the languages our requesters write in (and what common
 # clients produce): Re, Aw (de), Antw (nl), Sv (nordic), Vs (fi), Ref, Fwd, Fw, Wg (de),
@@ -37,20 +45,15 @@ _PREFIX = re.compile(
 def allocate_number(session: Session, now: datetime | None = None) -> str:
     """Take the next ticket number inside the caller's transaction."""
     now = now or utcnow()
-    stmt = (
-        update(Counter)
-        .where(Counter.name == COUNTER)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    )
-    value = session.execute(stmt).scalar_one_or_none()
+    conn = session.connection()
+    value = conn.execute(_ADVANCE).scalar_one_or_none()
     if value is None:
         try:
             with session.begin_nested():
-                session.execute(insert(Counter).values(name=COUNTER, value=0))
+                session.connection().execute(insert(_COUNTERS).values(name=COUNTER, value=0))
         except IntegrityError:
             pass  # another process created it first: fine, just advance it
-        value = session.execute(stmt).scalar_one()
+        value = session.connection().execute(_ADVANCE).scalar_one()
     return f"{now:%Y%m%d}{value:0{SEQ_DIGITS}d}"
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import regex
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from queues.mail import IncomingMail
-from queues.models import Priority, RoutingRule
+from queues.models import Priority, RoutingRule, table_of
 from queues.settings import Settings
 
 FIELDS = ("subject", "from", "to", "body")
@@ -111,7 +112,7 @@ def validate_rule(rule: RoutingRule, known_queues: Iterable[str]) -> None:
         raise RuleError("a rule needs at least one action")
 
 
-def rule_matches(rule: RoutingRule, mail: IncomingMail, timeout: float) -> bool:
+def rule_matches(rule: Rule, mail: IncomingMail, timeout: float) -> bool:
     """Does `rule` match `mail`? A regex that runs past `timeout` counts as no match."""
     text = field_text(mail, rule.field)
     if rule.match == "contains":
@@ -130,21 +131,44 @@ def rule_matches(rule: RoutingRule, mail: IncomingMail, timeout: float) -> bool:
         return False
 
 
-def first_matching_rule(
-    session: Session, mail: IncomingMail, settings: Settings
-) -> RoutingRule | None:
-    rules = session.scalars(
-        select(RoutingRule)
-        .where(RoutingRule.enabled)
-        .order_by(RoutingRule.position, RoutingRule.id)
-    )
-    for rule in rules:
+class Rule(Protocol):
+    """What matching and applying a rule reads: a RoutingRule, or a row of its table."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def match(self) -> str: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def set_queue(self) -> str | None: ...
+    @property
+    def set_priority(self) -> int | None: ...
+    @property
+    def flag(self) -> bool: ...
+    @property
+    def ignore(self) -> bool: ...
+
+
+_R = table_of(RoutingRule)
+# Read for every new ticket: plain rows, not ORM entities.
+_ENABLED_RULES = select(_R).where(_R.c.enabled).order_by(_R.c.position, _R.c.id)
+_COUNT_HIT = update(_R).where(_R.c.id == bindparam("rid")).values(hits=_R.c.hits + 1)
+
+
+def first_matching_rule(session: Session, mail: IncomingMail, settings: Settings) -> Rule | None:
+    rule: Rule
+    for rule in session.connection().execute(_ENABLED_RULES):
         if rule_matches(rule, mail, settings.rule_timeout_seconds):
             return rule
     return None
 
 
-def apply_rule(rule: RoutingRule, decision: RoutingDecision) -> None:
+def apply_rule(rule: Rule, decision: RoutingDecision) -> None:
     actions = []
     if rule.set_queue:
         decision.queue_slug = rule.set_queue
@@ -173,7 +197,5 @@ def route_new(
     rule = first_matching_rule(session, mail, settings)
     if rule is not None:
         apply_rule(rule, decision)
-        session.execute(
-            update(RoutingRule).where(RoutingRule.id == rule.id).values(hits=RoutingRule.hits + 1)
-        )
+        session.connection().execute(_COUNT_HIT, {"rid": rule.id})
     return decision

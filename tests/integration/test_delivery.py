@@ -116,11 +116,9 @@ def queue(
             kind="reply",
             envelope_from=envelope_from,
             ticket_id=ticket_id,
-            article_id=None,
             bcc=bcc,
             deadline=deadline,
         )
-        session.flush()
         return row.id, message_id, row.raw
 
 

@@ -12,8 +12,10 @@ from mailgate.parser import parse_message
 from queues.mail import IncomingMail
 
 REPO = Path(__file__).resolve().parents[3]
-CORPUS = Path(os.environ.get("SWITCHBOARD_CORPUS", REPO.parent / "shared" / "corpus"))
 DATA = REPO / "tests" / "data"
+# A copy of ../shared/corpus travels with the repository (with its licences), so that a
+# clean clone anywhere runs the same tests; SWITCHBOARD_CORPUS points elsewhere if wanted.
+CORPUS = Path(os.environ.get("SWITCHBOARD_CORPUS", DATA / "corpus"))
 
 
 def corpus_files() -> list[Path]:

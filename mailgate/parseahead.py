@@ -1,0 +1,93 @@
+"""Parse messages ahead of time in worker processes, for bulk import (`switchboard ingest`).
+
+Parsing is pure CPU and needs no database, so while the importing process stores and
+decides one batch, worker processes parse the next. `ParseAhead` is a `Parser` for the core:
+it hands back the result parsed ahead for the same bytes, or parses inline if there is none
+(the pool broke, or the message was not submitted). A worker that dies (a parser bug that
+kills the interpreter) breaks the pool: its batch is parsed inline instead, and the pool
+is not used again, so the import goes on at single-process speed and loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from mailgate.parser import parse_message
+from queues.mail import IncomingMail
+
+log = logging.getLogger(__name__)
+
+
+def default_jobs() -> int:
+    """Parser workers beside the importing process: one per spare core, at most three."""
+    return max(0, min((os.cpu_count() or 1) - 1, 3))
+
+
+def _parse_many(raws: Sequence[bytes]) -> list[IncomingMail]:
+    return [parse_message(raw) for raw in raws]
+
+
+class ParseAhead:
+    """A parser that returns what its workers parsed ahead, else parses inline."""
+
+    def __init__(self, jobs: int, parse: Callable[[bytes], IncomingMail] = parse_message):
+        self._parse = parse
+        self._ready: dict[bytes, IncomingMail] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        if jobs > 0:
+            # fork: the workers need nothing but the parser, and start at once.
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        self._jobs = jobs
+
+    def submit(self, raws: Sequence[bytes]) -> list[Future[list[IncomingMail]]]:
+        """Start parsing `raws` in the workers; collect with `collect` before using them."""
+        if self._pool is None or not raws:
+            return []
+        size = max(1, len(raws) // (self._jobs * 2))
+        try:
+            return [
+                self._pool.submit(_parse_many, raws[i : i + size])
+                for i in range(0, len(raws), size)
+            ]
+        except BrokenProcessPool:
+            self._give_up()
+            return []
+
+    def collect(self, raws: Sequence[bytes], futures: list[Future[list[IncomingMail]]]) -> None:
+        """Wait for the results of `submit(raws)` and keep them for `__call__`."""
+        if not futures:
+            return
+        try:
+            results = [mail for future in futures for mail in future.result()]
+        except BrokenProcessPool:
+            log.warning("a parser worker died; parsing the rest in this process")
+            self._give_up()
+            return
+        # Replaces the previous batch's leftovers, so memory stays bounded by one batch.
+        self._ready = dict(zip(raws, results, strict=True))
+
+    def __call__(self, raw: bytes) -> IncomingMail:
+        mail = self._ready.pop(raw, None)
+        return mail if mail is not None else self._parse(raw)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _give_up(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+
+    def __enter__(self) -> ParseAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
