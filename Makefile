@@ -18,8 +18,8 @@ $(VENV)/.test-installed: $(BIN)/switchboard
 ## run: install, initialize the embedded SQLite installation in ./var, and start it
 run: $(BIN)/switchboard
 	$(BIN)/switchboard init
-	$(BIN)/switchboard ingest examples/
-	$(BIN)/switchboard tickets
+	$(BIN)/switchboard ingest --no-progress examples/
+	$(BIN)/switchboard serve
 
 ## test: install with test extras, then lint, type-check, check import rules, run the suite
 test: $(VENV)/.test-installed lint typecheck imports
@@ -36,6 +36,8 @@ imports: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/smtp.py
+	$(BIN)/python bench/outbox.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

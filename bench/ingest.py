@@ -368,8 +368,9 @@ def print_mix(stats: dict[str, Any], seconds: float) -> None:
 
 
 def print_table(rows: list[Row], ceiling_rate: float) -> None:
+    width = max(30, *(len(row.name) for row in rows))
     head = (
-        f"{'backend':<30} {'messages':>8} {'seconds':>8} {'msg/s':>7} {'CPU s':>6} "
+        f"{'backend':<{width}} {'messages':>8} {'seconds':>8} {'msg/s':>7} {'CPU s':>6} "
         f"{'peak RSS MB':>11} {'vs ceiling':>10}"
     )
     print(head)
@@ -377,7 +378,7 @@ def print_table(rows: list[Row], ceiling_rate: float) -> None:
     for row in rows:
         ratio = row.rate / ceiling_rate if ceiling_rate else 0.0
         print(
-            f"{row.name:<30} {row.messages:>8} {row.seconds:>8.1f} {row.rate:>7.1f} "
+            f"{row.name:<{width}} {row.messages:>8} {row.seconds:>8.1f} {row.rate:>7.1f} "
             f"{row.cpu_seconds:>6.1f} {row.peak_rss_mb:>11.0f} {ratio:>9.2f}x  {row.note}"
         )
 

@@ -22,20 +22,23 @@ from queues.mail import IncomingMail
 
 log = logging.getLogger(__name__)
 
+Parser = Callable[[bytes], IncomingMail]
+
 
 def default_jobs() -> int:
     """Parser workers beside the importing process: one per spare core, at most three."""
     return max(0, min((os.cpu_count() or 1) - 1, 3))
 
 
-def _parse_many(raws: Sequence[bytes]) -> list[IncomingMail]:
-    return [parse_message(raw) for raw in raws]
+def _parse_many(parse: Parser, raws: Sequence[bytes]) -> list[IncomingMail]:
+    return [parse(raw) for raw in raws]
 
 
 class ParseAhead:
     """A parser that returns what its workers parsed ahead, else parses inline."""
 
-    def __init__(self, jobs: int, parse: Callable[[bytes], IncomingMail] = parse_message):
+    def __init__(self, jobs: int, parse: Parser = parse_message):
+        """`parse` runs in the workers and inline; it must be a module-level function."""
         self._parse = parse
         self._ready: dict[bytes, IncomingMail] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -52,7 +55,7 @@ class ParseAhead:
         size = max(1, len(raws) // (self._jobs * 2))
         try:
             return [
-                self._pool.submit(_parse_many, raws[i : i + size])
+                self._pool.submit(_parse_many, self._parse, raws[i : i + size])
                 for i in range(0, len(raws), size)
             ]
         except BrokenProcessPool:

@@ -1,0 +1,53 @@
+"""Parsing ahead in worker processes gives the parser's results, and survives a dead worker."""
+
+from __future__ import annotations
+
+import os
+
+from mailgate.parseahead import ParseAhead
+from mailgate.parser import parse_message
+from queues.mail import IncomingMail
+
+RAWS = [
+    f"From: Person {i} <p{i}@example.net>\r\nSubject: report {i}\r\n"
+    f"Message-ID: <m{i}@example.net>\r\n\r\nbody {i}\r\n".encode()
+    for i in range(20)
+]
+
+
+def die_on_poison(raw: bytes) -> IncomingMail:
+    """Kills the worker process outright, as a crash in a C extension would."""
+    if raw.startswith(b"POISON") and os.environ.get("PARSEAHEAD_IN_WORKER") != "no":
+        os._exit(3)
+    return parse_message(raw)
+
+
+def test_results_are_what_the_parser_returns() -> None:
+    with ParseAhead(2) as ahead:
+        futures = ahead.submit(RAWS)
+        ahead.collect(RAWS, futures)
+        got = [ahead(raw) for raw in RAWS]
+    assert got == [parse_message(raw) for raw in RAWS]
+    assert [m.subject for m in got] == [f"report {i}" for i in range(20)]
+
+
+def test_without_workers_it_parses_inline() -> None:
+    with ParseAhead(0) as ahead:
+        assert ahead.submit(RAWS) == []
+        ahead.collect(RAWS, [])
+        assert ahead(RAWS[3]).subject == "report 3"
+
+
+def test_a_dead_worker_falls_back_to_parsing_here() -> None:
+    batch = [*RAWS[:5], b"POISON\r\n\r\nx", *RAWS[5:10]]
+    with ParseAhead(1, parse=die_on_poison) as ahead:
+        futures = ahead.submit(batch)
+        ahead.collect(batch, futures)  # the pool broke: nothing kept, no exception
+        os.environ["PARSEAHEAD_IN_WORKER"] = "no"
+        try:
+            got = [ahead(raw) for raw in batch]
+        finally:
+            del os.environ["PARSEAHEAD_IN_WORKER"]
+        assert [m.subject for m in got[:5]] == [f"report {i}" for i in range(5)]
+        # The pool is not used again; later batches are parsed inline.
+        assert ahead.submit(RAWS) == []
