@@ -567,3 +567,87 @@ def test_received_header_is_rfc5321_and_safe() -> None:
         recipients=["a@x", "b@x"], when=when,
     )  # fmt: skip
     assert several.startswith(b"Received: from unknown ([192.0.2.1])\r\n\tby h with LMTP id 1;\r\n")
+
+
+def _gateway_on(url: str, tmp_path: Path) -> Gateway:
+    engine = make_engine(url)
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url=url,
+        addresses=ADDRESSES,
+        own_addresses=OWN,
+        hostname=HOSTNAME,
+    )
+    return Gateway(engine, make_sessionmaker(engine), settings).start()
+
+
+def test_locked_sqlite_file_answers_451_then_the_retry_is_stored(tmp_path: Path) -> None:
+    """Another process holds the write lock past the busy timeout: 451, nothing half-stored."""
+    import sqlite3
+
+    with fresh_database("sqlite", tmp_path) as url:
+        gateway = _gateway_on(url, tmp_path)
+        sent = message("the file is locked")
+        locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            with (
+                gateway.smtp(timeout=60) as client,
+                pytest.raises(smtplib.SMTPDataError) as failed,
+            ):
+                client.sendmail("alice@example.net", ["help@example.org"], sent)
+            assert failed.value.smtp_code == 451
+            assert failed.value.smtp_error.startswith(b"4.3.0")
+            locker.execute("ROLLBACK")
+            assert gateway.rows() == []
+            with gateway.smtp() as client:
+                assert client.sendmail("alice@example.net", ["help@example.org"], sent) == {}
+            (row,) = gateway.rows()
+            assert split_received(row.raw)[1] == sent
+        finally:
+            locker.close()
+            gateway.stop()
+            gateway.engine.dispose()
+
+
+def test_database_refusing_connections_answers_451_then_the_retry_is_stored(
+    tmp_path: Path, pg_database_url: str
+) -> None:
+    """PostgreSQL stops accepting connections to our database (and drops the open ones)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_ADMIN_URL
+
+    with fresh_database("postgresql", tmp_path) as url:
+        name = make_url(url).database
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        gateway = _gateway_on(url, tmp_path)
+        sent = message("the database is away")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                    ),
+                    {"n": name},
+                )
+            with (
+                gateway.smtp(timeout=60) as client,
+                pytest.raises(smtplib.SMTPDataError) as failed,
+            ):
+                client.sendmail("alice@example.net", ["help@example.org"], sent)
+            assert failed.value.smtp_code == 451
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            with gateway.smtp() as client:
+                assert client.sendmail("alice@example.net", ["help@example.org"], sent) == {}
+            (row,) = gateway.rows()
+            assert split_received(row.raw)[1] == sent
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            gateway.stop()
+            gateway.engine.dispose()
+            admin.dispose()
