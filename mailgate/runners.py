@@ -5,13 +5,19 @@ queues.backlog), processed and committed on its own; a failure is recorded with 
 and retried with backoff a bounded number of times, then quarantined. Several runners may
 work at once (PostgreSQL: SKIP LOCKED claims). `wake` lets the gateway start work at once
 after an accept instead of waiting for the next poll.
+
+A claim lasts `settings.ingest_lease_seconds`. Once half of it has gone by, the messages of
+the batch not yet started are given back: a message must never be in hand when its lease
+runs out, or a second runner could claim it and make a second ticket of it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,17 +42,31 @@ class IngestRunner:
         self.parse = parse
         self.batch = batch
         self.after_each = after_each  # e.g. wake the outbox runner for an acknowledgement
+        self.lease = timedelta(seconds=settings.ingest_lease_seconds)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Claim a batch, process each message; returns how many were handled."""
+        """Claim a batch, process each message; returns how many were handled.
+
+        Messages not started when `stop` is set, or once half the lease has gone by, are
+        given back at once (not counted as attempts).
+        """
+        # Taken before the claim, whose lease starts inside it: errs on the early side.
+        claimed = time.monotonic()
         with self.factory.begin() as session:
-            ids = claim_inbound(session, limit=self.batch)
+            ids = claim_inbound(session, limit=self.batch, lease=self.lease)
+        lease = self.lease.total_seconds()
         for n, inbound_id in enumerate(ids):
-            if stop is not None and stop.is_set():
-                with self.factory.begin() as session:
-                    release_inbound(session, ids[n:])
-                log.info("stopping; gave back %d claimed messages", len(ids) - n)
-                break
+            stopping = stop is not None and stop.is_set()
+            elapsed = time.monotonic() - claimed
+            if stopping or elapsed >= lease / 2:
+                why = "stopping" if stopping else "half the lease has gone by"
+                if elapsed < lease:
+                    with self.factory.begin() as session:
+                        release_inbound(session, ids[n:])
+                    log.info("%s; gave back %d claimed messages", why, len(ids) - n)
+                else:  # another runner may hold them by now: they are not ours to touch
+                    log.warning("%s; the lease ran out on %d messages", why, len(ids) - n)
+                return n
             outcome = process_stored(
                 self.factory, inbound_id, self.settings, self.parse, attempt_counted=True
             )

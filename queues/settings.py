@@ -91,6 +91,10 @@ class Settings:
     ack_per_sender_per_day / ack_global_per_day: caps on acknowledgements.
     max_message_bytes: larger messages are refused by the gateway (552).
     ingest_max_attempts: processing attempts before a message is quarantined.
+    ingest_lease_seconds: how long an ingest runner's claim on stored mail lasts. If the
+        runner dies, another one takes the mail over once the lease has run out; a runner
+        starts a claimed message only within the first half of its lease (the rest is
+        given back), so processing one message must take less than half of it.
     rule_timeout_seconds: time limit for one routing-rule regular expression.
     blocked_sender_tickets: whether mail from blocked senders still becomes a ticket
         (never acknowledged); when false it is kept as ignored inbound mail.
@@ -121,6 +125,7 @@ class Settings:
     ack_global_per_day: int = 2000
     max_message_bytes: int = 35 * 1024 * 1024
     ingest_max_attempts: int = 3
+    ingest_lease_seconds: float = 300.0
     rule_timeout_seconds: float = 0.25
     blocked_sender_tickets: bool = False
     emergency_text: str = (
@@ -159,6 +164,8 @@ class Settings:
         for key in ("ack_per_sender_per_day", "ack_global_per_day", "ingest_max_attempts"):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
+        if self.ingest_lease_seconds <= 0:
+            raise SettingsError("ingest_lease_seconds must be positive")
 
     @property
     def all_own_addresses(self) -> frozenset[str]:
