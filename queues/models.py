@@ -1,4 +1,5 @@
-"""The data model: queues, tickets, articles, attachments, inbound mail, outbox, rules, audit.
+"""The data model: queues, tickets, articles, attachments, inbound mail, outbox, rules, audit,
+web sessions and login throttling.
 
 SQLAlchemy 2.0 typed models. The schema is created only by the Alembic migrations in
 `queues/migrations`; `Base.metadata` exists so those migrations and tests can compare
@@ -124,6 +125,14 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
+class Role(enum.StrEnum):
+    """Agent roles, in rising order of what they may see (queues.access)."""
+
+    VOLUNTEER = "volunteer"
+    SPECIALIST = "specialist"
+    STAFF = "staff"
+
+
 class Queue(Base):
     __tablename__ = "queues"
 
@@ -132,6 +141,11 @@ class Queue(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Restricted queues are invisible to volunteers (specialist-safety, police-liaison).
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The lowest role that may see the queue and its tickets (queues.access); `restricted`
+    # stays true exactly when this is above volunteer (migration 0002, queues.seed).
+    min_role: Mapped[Role] = mapped_column(
+        _enum(Role), default=Role.VOLUNTEER, server_default=Role.VOLUNTEER.value
+    )
     # What a follow-up to a closed ticket does: "reopen" it or start a "new" linked ticket.
     followup_closed: Mapped[str] = mapped_column(String(10), default="reopen")
     signature: Mapped[str] = mapped_column(Text, default="")
@@ -149,12 +163,6 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Role(enum.StrEnum):
-    VOLUNTEER = "volunteer"
-    SPECIALIST = "specialist"
-    STAFF = "staff"
 
 
 class User(Base):
@@ -417,3 +425,38 @@ class AuditEvent(Base):
     )
     client: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebSession(Base):
+    """A signed-in web UI session, kept on the server so that it can be ended there.
+
+    The browser holds a random token; only its SHA-256 is stored, so reading this table does
+    not hand out live sessions. A session is dead when its row is gone (logout), when its
+    `session_version` differs from the user's (password change, disabling), or when it
+    has been idle or alive too long (webui.sessions).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    client: Mapped[str | None] = mapped_column(String(100))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per account or per client in the current window (webui.throttle).
+
+    `key` is "account:<keyed hash of the address typed>" or "client:<address or network>",
+    whether or not such an account exists, so throttling reveals nothing about accounts.
+    Kept in the database so that every web process sees the same counts.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -452,3 +452,135 @@ def serve(app: App) -> None:
     stop.set()
     for thread in threads:
         thread.join()
+
+
+# --- Agent accounts and the web UI ------------------------------------------------------
+# Imports are local to these commands so that this section stays self-contained.
+
+
+def _role_names() -> list[str]:
+    from queues.access import ROLE_ORDER
+
+    return [r.value for r in ROLE_ORDER]
+
+
+@main.group()
+def user() -> None:
+    """Agent accounts for the web UI (volunteer, specialist, staff)."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(_role_names(), case_sensitive=False),
+    help="volunteer: general help; specialist: also specialist safety; staff: everything.",
+)
+@click.option("--name", default="", help="The agent's name, as colleagues will see it.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of generating one.",
+)
+@pass_app
+def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create an account; a generated password is printed once."""
+    import secrets
+
+    from queues.access import check_new_password, parse_role
+    from queues.accounts import create_user
+
+    app.require_schema()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            check_new_password(password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    else:
+        password = secrets.token_urlsafe(15)
+    try:
+        with app.sessions.begin() as session:
+            account = create_user(session, email, parse_role(role), password, name=name.strip())
+            session.flush()
+            created = (account.email, account.role.value)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created {created[1]} account {created[0]}.")
+    if not password_stdin:
+        click.echo(f"Password: {password}")
+        click.echo("This password is shown only now: hand it over safely.")
+
+
+@user.command("disable")
+@click.argument("email")
+@pass_app
+def user_disable(app: App, email: str) -> None:
+    """Stop an account from signing in, and end its web sessions at once."""
+    from queues.access import disable_user, find_user
+
+    app.require_schema()
+    with app.sessions.begin() as session:
+        account = find_user(session, email)
+        if account is None:
+            raise click.ClickException(f"no account for {email.strip().lower()}")
+        disable_user(session, account)
+    click.echo(f"Disabled {email.strip().lower()}; its web sessions have ended.")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: the web_host setting).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: web_port).")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDRESS",
+    help="The reverse proxy's address: only its X-Forwarded-For/-Proto are believed "
+    "(client addresses for login throttling and the audit log; HTTPS detection).",
+)
+@click.option(
+    "--insecure-cookie",
+    is_flag=True,
+    help="Let the session cookie travel over plain HTTP, for trying things out from another "
+    "machine without TLS. Browsers already accept the Secure cookie from http://localhost "
+    "and http://127.0.0.1; in production, serve HTTPS through a reverse proxy.",
+)
+@pass_app
+def web(
+    app: App,
+    host: str | None,
+    port: int | None,
+    threads: int,
+    trusted_proxy: str | None,
+    insecure_cookie: bool,
+) -> None:
+    """Run the agents' web UI with waitress (a production WSGI server)."""
+    import waitress
+
+    from webui import create_app
+
+    app.require_schema()
+    overrides = {"SESSION_COOKIE_SECURE": False} if insecure_cookie else None
+    wsgi = create_app(overrides, settings=app.settings)
+    options: dict[str, Any] = {
+        "host": host or app.settings.web_host,
+        "port": app.settings.web_port if port is None else port,
+        "threads": threads,
+        "ident": "switchboard",
+    }
+    if trusted_proxy:
+        options.update(
+            trusted_proxy=trusted_proxy,
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+            clear_untrusted_proxy_headers=True,
+        )
+    scheme = "http" if insecure_cookie else "https (behind your proxy)"
+    click.echo(
+        f"Switchboard web UI on {options['host']}:{options['port']} ({scheme}). Ctrl-C stops it.",
+        err=True,
+    )
+    # waitress ends its loop on SystemExit and lets the requests in hand finish.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    waitress.serve(wsgi, **options)

@@ -1,1 +1,42 @@
-"""The agents' web UI (Flask app factory, one blueprint per module)."""
+"""The agents' web UI: the Flask app factory (one blueprint per module, `init_app` hooks).
+
+    create_app()                      settings from SWITCHBOARD_* and SWITCHBOARD_CONFIG
+    create_app(settings=settings)     what `switchboard web` does
+    create_app({"TESTING": True})     extra or overriding config (see webui.config)
+
+Production: `switchboard web` (waitress), or any WSGI server with the factory, e.g.
+gunicorn 'webui:create_app()', behind a TLS reverse proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from queues.resources import templates_dir
+from queues.settings import Settings, load_settings
+from webui import auth, config, db, errors, home, login, security, staff
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, settings: Settings | None = None
+) -> Flask:
+    app = Flask(__name__, template_folder=str(templates_dir()), static_folder="static")
+    app.config.from_mapping(config.base_config(settings or load_settings()))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    config.finish_config(app.config)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    db.init_app(app)
+    login.init_app(app)
+    CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
+    security.init_app(app)
+    errors.init_app(app)
+    for module in (auth, home, staff):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,238 @@
+"""The permission matrix: every role x every queue x every route and method -> allowed or 404.
+
+The cases are generated from `app.url_map`, so a new route cannot escape: its endpoint must
+have an entry in POLICY below (or this test fails), and each of its URL arguments must be
+one the matrix knows how to fill with real data. POLICY and QUEUE_AUDIENCE are declared
+here, apart from the code under test, so a mistake in the app does not excuse itself.
+
+For a signed-in agent "denied" means exactly 404, with the same page as a URL that does
+not exist; "allowed" means anything but 404, 403, 405, 400 or a 5xx. An anonymous visitor
+is sent to the login page for every non-public route, whatever the ticket. And no page an
+agent may see mentions a queue they may not see: its name, slug, tickets' numbers or
+subjects (lists and counts included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import Rule
+
+from queues.models import Queue, Role, Ticket
+from webui.security import public
+
+from .conftest import Auth, People, csrf_from, make_app, new_client
+
+
+class Audience(Enum):
+    PUBLIC = "anyone, signed in or not"
+    AGENT = "any signed-in agent"
+    STAFF = "staff only"
+
+
+@dataclass(frozen=True)
+class Policy:
+    audience: Audience
+    # The URL names a ticket: on top of `audience`, 404 unless the agent may see its queue.
+    ticket: bool = False
+
+
+POLICY: dict[str, Policy] = {
+    "static": Policy(Audience.PUBLIC),
+    "auth.login": Policy(Audience.PUBLIC),
+    "auth.logout": Policy(Audience.AGENT),
+    "auth.password": Policy(Audience.AGENT),
+    "home.index": Policy(Audience.AGENT),
+    "staff.users": Policy(Audience.STAFF),
+    "staff.add_user": Policy(Audience.STAFF),
+    "staff.disable": Policy(Audience.STAFF),
+    "staff.ticket_audit": Policy(Audience.STAFF, ticket=True),
+}
+
+# Who may see each queue (DESIGN.md "Need to know").
+QUEUE_AUDIENCE: dict[str, set[Role]] = {
+    "general-help": {Role.VOLUNTEER, Role.SPECIALIST, Role.STAFF},
+    "specialist-safety": {Role.SPECIALIST, Role.STAFF},
+    "police-liaison": {Role.STAFF},
+}
+MISSING = "missing"  # stands for a ticket number that does not exist
+TICKET_ARGUMENTS = {"number"}
+ROLES: tuple[Role | None, ...] = (None, Role.VOLUNTEER, Role.SPECIALIST, Role.STAFF)
+
+
+@dataclass(frozen=True)
+class Case:
+    endpoint: str
+    method: str
+    url: str
+    queue: str | None  # the queue of the ticket in the URL; MISSING; None when no ticket
+
+
+@dataclass(frozen=True)
+class Data:
+    tickets: dict[str, str]  # queue slug -> ticket number
+    user_id: int  # an account to act upon (a volunteer)
+    markers: dict[str, list[str]]  # queue slug -> texts that must not show outside it
+
+
+def coverage_problems(app: Flask) -> list[str]:
+    """Endpoints without a policy, policies without an endpoint, arguments we cannot fill."""
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    problems = [f"no POLICY entry for endpoint {e!r}" for e in sorted(endpoints - set(POLICY))]
+    problems += [f"POLICY names unknown endpoint {e!r}" for e in sorted(set(POLICY) - endpoints)]
+    for rule in app.url_map.iter_rules():
+        unknown = set(rule.arguments) - TICKET_ARGUMENTS - {"user_id", "filename"}
+        if unknown:
+            problems.append(f"{rule.rule}: teach the matrix to fill {sorted(unknown)}")
+        policy = POLICY.get(rule.endpoint)
+        if policy is not None and policy.ticket != bool(TICKET_ARGUMENTS & rule.arguments):
+            problems.append(f"{rule.endpoint}: POLICY.ticket disagrees with the URL {rule.rule}")
+    return problems
+
+
+def cases(app: Flask, data: Data) -> Iterator[Case]:
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for queue, values in _fillings(rule, data):
+                yield Case(rule.endpoint, method, _build(app, rule, values), queue)
+
+
+def _fillings(rule: Rule, data: Data) -> Iterator[tuple[str | None, dict[str, object]]]:
+    values: dict[str, object] = {}
+    if "user_id" in rule.arguments:
+        values["user_id"] = data.user_id
+    if "filename" in rule.arguments:
+        values["filename"] = "switchboard.css"
+    if not TICKET_ARGUMENTS & rule.arguments:
+        yield None, values
+        return
+    for queue in [*QUEUE_AUDIENCE, MISSING]:
+        number = data.tickets.get(queue, "1999000099")
+        yield queue, {**values, "number": number}
+
+
+def _build(app: Flask, rule: Rule, values: dict[str, object]) -> str:
+    with app.test_request_context():
+        adapter = app.url_map.bind("localhost")
+        return adapter.build(rule.endpoint, values, force_external=False)
+
+
+def expected_allowed(case: Case, role: Role | None) -> bool:
+    policy = POLICY[case.endpoint]
+    if policy.audience is Audience.PUBLIC:
+        return True
+    if role is None:
+        return False
+    if policy.audience is Audience.STAFF and role is not Role.STAFF:
+        return False
+    if case.queue is not None:
+        return case.queue != MISSING and role in QUEUE_AUDIENCE[case.queue]
+    return True
+
+
+def leaks(body: str, role: Role, data: Data) -> list[str]:
+    hidden = [q for q, audience in QUEUE_AUDIENCE.items() if role not in audience]
+    return [m for q in hidden for m in data.markers[q] if m in body]
+
+
+def run_case(app: Flask, auth: Auth, case: Case, role: Role | None) -> tuple[int, str]:
+    """Send the request as `role` in a fresh browser; returns (status, location or body)."""
+    client = new_client(app)
+    if role is not None:
+        auth.as_role(role, client)
+        token = csrf_from(client.get("/password"))
+    else:
+        token = csrf_from(client.get("/login"))
+    data = {"csrf_token": token} if case.method == "POST" else None
+    response = client.open(case.url, method=case.method, data=data)
+    if response.status_code in (301, 302, 303, 307, 308):
+        return response.status_code, response.headers["Location"]
+    return response.status_code, response.get_data(as_text=True)
+
+
+def verdict(status: int, detail: str, role: Role | None, not_found_page: str) -> str:
+    is_login_redirect = status == 302 and detail.split("?")[0] == "/login"
+    if role is None:
+        if is_login_redirect:
+            return "login"
+        return "allowed" if status < 400 else f"error {status}"
+    if status == 404:
+        return "404" if detail == not_found_page else "404 with a different page"
+    if status in (400, 403, 405) or status >= 500:
+        return f"error {status}"
+    return "allowed"
+
+
+@pytest.fixture
+def data(tickets: dict[str, str], people: People, factory: sessionmaker[Session]) -> Data:
+    with factory() as session:
+        queues = {q.slug: q.name for q in session.scalars(select(Queue))}
+        subjects = {t.number: t.subject for t in session.scalars(select(Ticket))}
+    markers = {
+        slug: [queues[slug], slug, number, subjects[number]] for slug, number in tickets.items()
+    }
+    return Data(tickets=tickets, user_id=people.target.id, markers=markers)
+
+
+def test_every_route_has_a_policy(app: Flask) -> None:
+    assert coverage_problems(app) == []
+
+
+def test_a_new_route_without_a_policy_is_caught_and_protected(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    app = make_app(factory, tmp_path)
+
+    @app.route("/tickets/<number>/export.json")
+    def export(number: str) -> str:
+        return "{}"
+
+    @app.route("/reports/<int:report_id>")
+    @public
+    def report(report_id: int) -> str:
+        return ""
+
+    problems = coverage_problems(app)
+    assert "no POLICY entry for endpoint 'export'" in problems
+    assert any("report_id" in p for p in problems)
+    # Secure by default: a view nobody marked public needs a signed-in agent.
+    assert new_client(app).get("/tickets/1/export.json").headers["Location"].startswith("/login")
+
+
+def test_permission_matrix(app: Flask, auth: Auth, data: Data) -> None:
+    assert coverage_problems(app) == []
+    all_cases = list(cases(app, data))
+    ticket_cases = [c for c in all_cases if c.queue is not None]
+    assert {c.queue for c in ticket_cases} == {*QUEUE_AUDIENCE, MISSING}
+
+    not_found = {}
+    for role in ROLES:
+        client = new_client(app)
+        if role is not None:
+            auth.as_role(role, client)
+        not_found[role] = client.get("/no-such-page").get_data(as_text=True)
+
+    mismatches = []
+    for case in all_cases:
+        for role in ROLES:
+            status, detail = run_case(app, auth, case, role)
+            got = verdict(status, detail, role, not_found[role])
+            if role is None:
+                want = "allowed" if expected_allowed(case, None) else "login"
+            else:
+                want = "allowed" if expected_allowed(case, role) else "404"
+            who = role.value if role else "anonymous"
+            where = f"{case.method} {case.url} ({case.endpoint}, queue {case.queue}) as {who}"
+            if got != want:
+                mismatches.append(f"{where}: want {want}, got {got} (status {status})")
+            elif role is not None and got == "allowed" and case.endpoint != "static":
+                mismatches += [f"{where}: shows {m!r}" for m in leaks(detail, role, data)]
+    assert not mismatches, "\n".join(mismatches)
+    assert len(all_cases) * len(ROLES) >= 4 * len(POLICY)  # the matrix really ran

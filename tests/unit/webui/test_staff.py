@@ -1,0 +1,108 @@
+"""Staff pages: accounts (list, add with a role, disable) and a ticket's audit log."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.models import AuditEvent, Role, User
+from webui.auth import WRONG_LOGIN
+
+from .conftest import Auth, People, new_client
+
+
+def add(auth: Auth, client: FlaskClient, **form: str) -> str:
+    token = auth.csrf(page="/staff/users/new")
+    response = client.post("/staff/users/new", data={"csrf_token": token, **form})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_users_page_lists_accounts(auth: Auth, client: FlaskClient) -> None:
+    auth.as_role(Role.STAFF)
+    page = client.get("/staff/users").get_data(as_text=True)
+    for email in ("volunteer@", "specialist@", "staff@", "target@"):
+        assert email in page
+    # No one is offered a button to disable themselves.
+    assert page.count('class="button-danger"') == 3
+
+
+def test_add_user_shows_the_password_once_and_it_works(
+    app: Flask, auth: Auth, client: FlaskClient, factory: sessionmaker[Session]
+) -> None:
+    auth.as_role(Role.STAFF)
+    page = add(auth, client, email="New.Agent@Example.org", name="New Agent", role="specialist")
+    password = re.search(r"<code>([^<]+)</code>", page)
+    assert password is not None and "new.agent@example.org" in page
+    with factory() as session:
+        user = session.scalars(select(User).where(User.email == "new.agent@example.org")).one()
+        assert user.role is Role.SPECIALIST and user.name == "New Agent" and user.active
+        assert password.group(1) not in user.password_hash
+    other = new_client(app)
+    assert auth.sign_in("new.agent@example.org", password.group(1), client=other).status_code == 302
+
+
+def test_add_user_errors_are_clear(auth: Auth, client: FlaskClient) -> None:
+    auth.as_role(Role.STAFF)
+    assert "An account for volunteer@example.org already exists" in add(
+        auth, client, email="volunteer@example.org", role="volunteer"
+    )
+    assert "Not an email address" in add(auth, client, email="nobody", role="volunteer")
+    assert "Not a valid choice" in add(auth, client, email="x@example.org", role="admin")
+    assert "This field is required" in add(auth, client, email="", role="volunteer")
+
+
+def test_disable_user_signs_them_out_and_keeps_them_out(
+    app: Flask, auth: Auth, client: FlaskClient, people: People, factory: sessionmaker[Session]
+) -> None:
+    target = new_client(app)
+    assert auth.sign_in("target@example.org", client=target).status_code == 302
+    auth.as_role(Role.STAFF)
+    token = auth.csrf(page="/staff/users")
+    response = client.post(f"/staff/users/{people.target.id}/disable", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert "is disabled" in client.get("/staff/users").get_data(as_text=True)
+    assert target.get("/").status_code == 302  # back to the login page
+    refused = auth.sign_in("target@example.org", client=new_client(app))
+    assert WRONG_LOGIN in refused.get_data(as_text=True)
+    with factory() as session:
+        assert not session.get_one(User, people.target.id).active
+
+
+def test_disable_unknown_or_self(auth: Auth, client: FlaskClient, people: People) -> None:
+    auth.as_role(Role.STAFF)
+    token = auth.csrf(page="/staff/users")
+    assert client.post("/staff/users/999999/disable", data={"csrf_token": token}).status_code == 404
+    me = people.by_role[Role.STAFF].id
+    response = client.post(f"/staff/users/{me}/disable", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert "cannot disable your own" in client.get("/staff/users").get_data(as_text=True)
+    assert client.get("/").status_code == 200
+
+
+def test_audit_page_of_a_restricted_ticket_records_its_own_reading(
+    auth: Auth, client: FlaskClient, tickets: dict[str, str], factory: sessionmaker[Session]
+) -> None:
+    auth.as_role(Role.STAFF)
+    number = tickets["police-liaison"]
+    first = client.get(f"/staff/tickets/{number}/audit").get_data(as_text=True)
+    assert "No events" not in first and "read-audit" in first
+    second = client.get(f"/staff/tickets/{number}/audit").get_data(as_text=True)
+    assert second.count("read-audit") == 2
+    assert "staff@example.org" in second and "127.0.0.1" in second
+    assert "secret subject" not in second  # never the content
+    with factory() as session:
+        events = list(session.scalars(select(AuditEvent)))
+    assert [e.action for e in events] == ["read-audit", "read-audit"]
+
+
+def test_audit_page_of_an_ordinary_ticket_is_empty(
+    auth: Auth, client: FlaskClient, tickets: dict[str, str]
+) -> None:
+    auth.as_role(Role.STAFF)
+    page = client.get(f"/staff/tickets/{tickets['general-help']}/audit").get_data(as_text=True)
+    assert "No events" in page

@@ -1,0 +1,104 @@
+"""The `staff` blueprint: agent accounts (list, add, disable) and a ticket's audit log.
+
+Only staff may use it; for everyone else every page here is a 404, like a page that does
+not exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import EmailField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from queues.access import ROLE_ORDER, disable_user, parse_role
+from queues.accounts import create_user
+from queues.audit import AuditAction, ticket_audit_log
+from queues.models import Role, User
+from webui import db
+from webui.login import agent, signed_in
+from webui.need_to_know import ticket_or_404
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+class AddUserForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=320)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice(r.value, r.value.capitalize()) for r in ROLE_ORDER],
+        default=Role.VOLUNTEER.value,
+    )
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A button that changes something: only its CSRF token is checked."""
+
+
+@bp.before_request
+def staff_only() -> None:
+    me = signed_in()
+    if me is None or me.role is not Role.STAFF:
+        abort(404)
+
+
+@bp.route("/users")
+def users() -> str:
+    accounts = db.session().scalars(select(User).order_by(User.active.desc(), User.email))
+    return render_template("webui/staff/users.html", users=list(accounts), me=agent().user)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def add_user() -> str:
+    form = AddUserForm()
+    if not form.validate_on_submit():
+        return render_template("webui/staff/add_user.html", form=form)
+    password = secrets.token_urlsafe(15)
+    try:
+        with db.writing() as writer:
+            user = create_user(
+                writer,
+                form.email.data,
+                parse_role(form.role.data),
+                password,
+                name=(form.name.data or "").strip(),
+            )
+            writer.flush()
+            email, role = user.email, user.role
+    except ValueError as exc:
+        reason = str(exc)
+        form.email.errors.append(f"{reason[:1].upper()}{reason[1:]}.")
+        return render_template("webui/staff/add_user.html", form=form)
+    # Shown once, in this answer only (no redirect): it is never stored or logged.
+    return render_template(
+        "webui/staff/user_created.html", email=email, role=role, password=password
+    )
+
+
+@bp.route("/users/<int:user_id>/disable", methods=["POST"])
+def disable(user_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if user_id == agent().user.id:
+        flash("You cannot disable your own account.")
+        return redirect(url_for("staff.users"))
+    with db.writing() as writer:
+        user = writer.get(User, user_id)
+        if user is None:
+            abort(404)
+        disable_user(writer, user)
+        email = user.email
+    flash(f"{email} is disabled and signed out everywhere.")
+    return redirect(url_for("staff.users"))
+
+
+@bp.route("/tickets/<number>/audit")
+def ticket_audit(number: str) -> str:
+    ticket = ticket_or_404(number, AuditAction.READ_AUDIT)
+    events = ticket_audit_log(db.session(), ticket)
+    return render_template("webui/staff/ticket_audit.html", ticket=ticket, events=events)
