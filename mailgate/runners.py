@@ -53,7 +53,12 @@ class IngestRunner:
         # Taken before the claim, whose lease starts inside it: errs on the early side.
         claimed = time.monotonic()
         with self.factory.begin() as session:
-            ids = claim_inbound(session, limit=self.batch, lease=self.lease)
+            ids = claim_inbound(
+                session,
+                limit=self.batch,
+                lease=self.lease,
+                max_attempts=self.settings.ingest_max_attempts,
+            )
         lease = self.lease.total_seconds()
         for n, inbound_id in enumerate(ids):
             stopping = stop is not None and stop.is_set()

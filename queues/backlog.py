@@ -33,9 +33,18 @@ def retry_delay(attempts: int, base: float = 30.0, cap: float = 3600.0) -> timed
 
 
 def claim_inbound(
-    session: Session, limit: int = 10, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None
+    session: Session,
+    limit: int = 10,
+    lease: timedelta = DEFAULT_LEASE,
+    now: datetime | None = None,
+    max_attempts: int | None = None,
 ) -> list[int]:
-    """Claim up to `limit` due inbound messages; the caller commits, then processes them."""
+    """Claim up to `limit` due inbound messages; the caller commits, then processes them.
+
+    A due message that has already had `max_attempts` attempts is quarantined here instead:
+    each of them ended without a recorded outcome, so processing it kills the process (or
+    outlives the lease), and a fresh attempt would only do that again.
+    """
     now = now or utcnow()
     stmt = (
         select(InboundMail.id)
@@ -47,10 +56,19 @@ def claim_inbound(
         .limit(limit)
     )
     ids = list(session.scalars(_lock(session, stmt)))
+    claimed = []
     for row in session.scalars(select(InboundMail).where(InboundMail.id.in_(ids))):
+        if max_attempts is not None and row.attempts >= max_attempts:
+            row.state = InboundState.QUARANTINED
+            row.last_error = (
+                f"processing never finished in {row.attempts} attempts "
+                "(the runner died or ran past its lease each time)"
+            )
+            continue
         row.attempts += 1
         row.next_attempt_at = now + lease
-    return ids
+        claimed.append(row.id)
+    return sorted(claimed, key=ids.index)
 
 
 def claim_outbox(

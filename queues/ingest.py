@@ -37,6 +37,7 @@ from queues.rows import (
     INSERT_LINK,
     INSERT_PARTICIPANT,
     INSERT_TICKET,
+    START_WAITING,
     UPDATE_INBOUND,
     UPDATE_TICKET,
     QueueRef,
@@ -168,6 +169,9 @@ def process_stored(
     try:
         with factory.begin() as session:
             return _process_one(session, inbound_id, settings, parse)
+    except AlreadyProcessed as exc:
+        log.warning("%s; our work on it was rolled back", exc)
+        return Outcome(kind="already-processed", inbound_id=inbound_id)
     except Exception as exc:
         log.warning("inbound %s failed: %s", inbound_id, exc, exc_info=True)
         with factory.begin() as session:
@@ -202,6 +206,9 @@ def _process_in_savepoint(
     try:
         with session.begin_nested():
             return _process_one(session, inbound_id, settings, parse)
+    except AlreadyProcessed as exc:
+        log.warning("%s; our work on it was rolled back", exc)
+        return Outcome(kind="already-processed", inbound_id=inbound_id)
     except Exception as exc:
         log.warning("inbound %s failed: %s", inbound_id, exc, exc_info=True)
         return _record_failure(session, inbound_id, exc, settings)
@@ -255,7 +262,12 @@ def _finish(
     }
     if dedupe_key is not None:
         values["dedupe_key"] = dedupe_key
-    conn.execute(UPDATE_INBOUND, values)
+    if conn.execute(UPDATE_INBOUND, values).rowcount != 1:
+        raise AlreadyProcessed(f"inbound {inbound_id} was processed by someone else meanwhile")
+
+
+class AlreadyProcessed(Exception):
+    """Another runner finished this message first (our lease ran out): roll back ours."""
 
 
 def incoming_article(ticket_id: int, inbound_id: int, mail: IncomingMail) -> dict[str, object]:
@@ -375,6 +387,7 @@ def _create_ticket(
             "triage_reasons": place.reasons,
             "created_at": now,
             "updated_at": now,
+            "waiting_since": now,
         },
     ).scalar_one()
     article_id = insert_article(
@@ -470,6 +483,7 @@ def _append_followup(
             "queue_id": place.queue.id,
         }
     conn.execute(UPDATE_TICKET, changes)
+    conn.execute(START_WAITING, {"tid": ticket.id, "since": now})
     add_events(conn, ticket.id, place.events)
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket.id, article_id)
     return Outcome("followup", inbound.id, ticket_number=ticket.number)

@@ -207,6 +207,23 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # Working a ticket (migration 0003). The owner is the agent responsible for it; the lock
+    # is who is answering right now (a second agent is warned and cannot send over it).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    locked_until: Mapped[datetime | None] = mapped_column()
+    # State "pending" until this time, then it counts as open again.
+    pending_until: Mapped[datetime | None] = mapped_column()
+    # Since when the requester has been waiting for a human answer: set by the first
+    # incoming article not yet answered, cleared by an agent's reply. None: nobody waits.
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    # A ticket merged into another one keeps its row (its number still resolves) and points
+    # at the ticket that now holds its articles.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
 
     queue: Mapped[Queue] = relationship(lazy="joined")
     requester: Mapped[Contact | None] = relationship(lazy="joined")
@@ -398,6 +415,29 @@ class OutboxMessage(Base):
     deadline: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReplyTemplate(Base):
+    """A reply template staff edit in the browser (rendered in a sandbox, queues.sandbox).
+
+    `queue_id` None: offered in every queue. `subject` may be empty: the reply then keeps
+    the ticket's subject (with its tag). Templates under templates/mail/ are trusted files;
+    these rows are not, which is why they are rendered in the sandbox.
+    """
+
+    __tablename__ = "reply_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), index=True
+    )
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
 
 
 class AutoReplyLog(Base):

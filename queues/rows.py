@@ -26,6 +26,7 @@ from queues.models import (
     Blob,
     Contact,
     InboundMail,
+    InboundState,
     Participant,
     Queue,
     Ticket,
@@ -52,7 +53,18 @@ INSERT_PARTICIPANT = insert(_P)
 INSERT_LINK = insert(table_of(TicketLink))
 INSERT_AUTOREPLY = insert(table_of(AutoReplyLog))
 UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("tid"))
-UPDATE_INBOUND = update(_I).where(_I.c.id == bindparam("iid"))
+# The requester waits from their first unanswered message on (an agent's reply clears it).
+START_WAITING = (
+    update(_T)
+    .where(_T.c.id == bindparam("tid"), _T.c.waiting_since.is_(None))
+    .values(waiting_since=bindparam("since"))
+)
+# Only a message still waiting may be finished: if a second runner processed it after our
+# lease ran out, this matches no row (PostgreSQL re-checks the condition once the other
+# transaction commits) and the caller rolls back instead of making a second ticket.
+UPDATE_INBOUND = update(_I).where(
+    _I.c.id == bindparam("iid"), _I.c.state.in_([InboundState.NEW, InboundState.FAILED])
+)
 
 SELECT_INBOUND = select(
     _I.c.id,

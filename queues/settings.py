@@ -108,6 +108,9 @@ class Settings:
     relay_port / relay_security ("none", "starttls", "tls") / relay_username /
         relay_password_env: the relay connection; the password only from the environment.
     outbox_deadline_hours: a message that could not be delivered by then is failed.
+    outbox_lease_seconds: how long an outbox runner's claim on queued mail lasts; a runner
+        that dies mid-send leaves it to run out, then the mail is sent by another (the relay
+        may then see it twice, with the same Message-ID: at-least-once, never lost).
     imap: the IMAP mailboxes `switchboard fetch` imports from (ImapMailbox).
     imap_poll_seconds: polling interval where the server offers no IDLE.
     web_host / web_port: where `switchboard web` and `serve` listen.
@@ -146,6 +149,7 @@ class Settings:
     relay_username: str = ""
     relay_password_env: str = ""
     outbox_deadline_hours: float = 48.0
+    outbox_lease_seconds: float = 300.0
     imap: tuple[ImapMailbox, ...] = ()
     imap_poll_seconds: float = 60.0
     web_host: str = "127.0.0.1"
@@ -164,8 +168,9 @@ class Settings:
         for key in ("ack_per_sender_per_day", "ack_global_per_day", "ingest_max_attempts"):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
-        if self.ingest_lease_seconds <= 0:
-            raise SettingsError("ingest_lease_seconds must be positive")
+        for key in ("ingest_lease_seconds", "outbox_lease_seconds"):
+            if getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive")
 
     @property
     def all_own_addresses(self) -> frozenset[str]:

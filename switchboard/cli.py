@@ -11,6 +11,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -378,7 +379,9 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     ingest_runner = IngestRunner(
         app.sessions, app.settings, parse_message, after_each=lambda _outcome: wake_outbox.set()
     )
-    outbox_runner = OutboxRunner(app.sessions, app.settings)
+    outbox_runner = OutboxRunner(
+        app.sessions, app.settings, lease=timedelta(seconds=app.settings.outbox_lease_seconds)
+    )
     threads = [
         _thread("ingest", lambda: ingest_runner.run(stop, wake_ingest)),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
