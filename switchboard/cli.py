@@ -429,7 +429,7 @@ def fetch(app: App, once: bool) -> None:
 @main.command()
 @pass_app
 def serve(app: App) -> None:
-    """Embedded all-in-one on loopback: gateway, runners and configured fetchers."""
+    """Embedded all-in-one on loopback: gateway, runners, configured fetchers and web UI."""
     from mailgate.fetcher import run_fetchers
     from mailgate.gateway import run_gateway
 
@@ -445,16 +445,57 @@ def serve(app: App) -> None:
                 ),
             )
         )
+    web_server = _embedded_web(app)
+    threads.append(_thread("web", web_server.run))
     click.echo(
         f"Switchboard is running: SMTP on {app.settings.gateway_host}:{app.settings.gateway_port}; "
+        f"web UI on http://{app.settings.web_host}:{web_server.effective_port}/; "
         f"outgoing mail goes to {app.settings.relay_host or app.settings.outgoing_maildir}. "
         "Ctrl-C stops it.",
         err=True,
     )
-    run_gateway(app.settings, app.sessions, on_stored=wake_ingest.set, stop=stop)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        run_gateway(app.settings, app.sessions, on_stored=wake_ingest.set, stop=stop)
+    finally:
+        stop.set()
+        web_server.close()
+        for thread in threads:
+            thread.join()
+
+
+def _embedded_web(app: App) -> Any:
+    """The web UI for `serve`: waitress in a thread, plain HTTP on loopback.
+
+    Browsers send Secure cookies only over HTTPS, except to a loopback address, which they
+    treat as a secure origin; off loopback the embedded server would leak the session over
+    plain HTTP, so `serve` refuses a non-loopback web_host (run `switchboard web` behind a
+    TLS proxy for that).
+    """
+    import ipaddress
+
+    from waitress.server import create_server
+
+    from webui import create_app
+
+    host = app.settings.web_host
+    loopback = host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
+    if not loopback:
+        raise click.ClickException(
+            f"serve runs the web UI on loopback only, not {host}: use `switchboard web` "
+            "behind a TLS reverse proxy (README, 'Production')"
+        )
+    wsgi = create_app({"SESSION_COOKIE_SECURE": False}, settings=app.settings)
+    return create_server(wsgi, host=host, port=app.settings.web_port, threads=4)
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 # --- Agent accounts and the web UI ------------------------------------------------------

@@ -23,6 +23,7 @@ import smtplib
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes
@@ -96,12 +97,13 @@ def test_serve_acknowledges_at_once_threads_the_reply_and_stops_on_sigterm(
 ) -> None:
     if backend == "postgresql":
         request.getfixturevalue("pg_database_url")  # skips or fails when the server is absent
-    port = free_port()
+    port, web_port = free_port(), free_port()
     var = tmp_path / "var"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
         "SWITCHBOARD_VAR_DIR": str(var),
         "SWITCHBOARD_GATEWAY_PORT": str(port),
+        "SWITCHBOARD_WEB_PORT": str(web_port),
         "SWITCHBOARD_HOSTNAME": "mx.switchboard.test",
     }
     with fresh_database(backend, tmp_path, migrate=False) as url, RelaySink() as sink:
@@ -189,6 +191,11 @@ def test_serve_acknowledges_at_once_threads_the_reply_and_stops_on_sigterm(
             incoming = [a for a in shown["articles"] if a["kind"] == "incoming"]
             assert incoming[0]["message_id"] == first_id
             assert "screenshots" in incoming[1]["body_text"]
+
+            # The web UI runs in the same process: its sign-in page answers on loopback.
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=10) as page:
+                assert page.status == 200
+                assert b'name="password"' in page.read()
 
             stopping = time.monotonic()
             proc.send_signal(signal.SIGTERM)
