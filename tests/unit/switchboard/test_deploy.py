@@ -57,3 +57,17 @@ def test_postfix_transport_points_at_the_gateway_port() -> None:
     recipients = (DEPLOY / "postfix" / "switchboard_recipients").read_text()
     for address in settings.addresses:
         assert address in recipients
+
+
+def test_reverse_proxy_points_at_the_web_unit() -> None:
+    unit = (DEPLOY / "systemd" / "switchboard-web.service").read_text()
+    exec_start = shlex.split(
+        next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    )
+    host = exec_start[exec_start.index("--host") + 1]
+    port = exec_start[exec_start.index("--port") + 1]
+    assert exec_start[exec_start.index("--trusted-proxy") + 1] == host  # the proxy is local
+    nginx = (DEPLOY / "nginx" / "switchboard.conf").read_text()
+    assert f"proxy_pass http://{host}:{port};" in nginx
+    # Appending ($proxy_add_x_forwarded_for) would let a client choose its own address.
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
