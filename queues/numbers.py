@@ -54,7 +54,10 @@ def allocate_number(session: Session, now: datetime | None = None) -> str:
         except IntegrityError:
             pass  # another process created it first: fine, just advance it
         value = session.connection().execute(_ADVANCE).scalar_one()
-    return f"{now:%Y%m%d}{value:0{SEQ_DIGITS}d}"
+    # The tag reader accepts exactly NUMBER_LEN digits, so the counter part wraps instead of
+    # growing a seventh digit after a million tickets; with the date in front a number
+    # repeats only if a million tickets were opened in one day (the unique key refuses it).
+    return f"{now:%Y%m%d}{value % 10**SEQ_DIGITS:0{SEQ_DIGITS}d}"
 
 
 def tag_regex(prefix: str) -> re.Pattern[str]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.models import Counter
 from queues.numbers import (
     allocate_number,
     clean_subject,
@@ -22,6 +24,21 @@ def test_numbers_are_unique_and_dated(factory: sessionmaker[Session]) -> None:
         numbers = [allocate_number(session, day) for _ in range(50)]
     assert len(set(numbers)) == 50
     assert all(n.startswith("20261122") and len(n) == 14 for n in numbers)
+
+
+def test_numbers_keep_their_length_after_a_million_tickets(
+    factory: sessionmaker[Session],
+) -> None:
+    """The tag reader wants exactly 14 digits: the counter part wraps, it never grows."""
+    day = datetime(2026, 11, 22, tzinfo=UTC)
+    with factory.begin() as session:
+        allocate_number(session, day)  # creates the counter
+        session.execute(update(Counter).where(Counter.name == "ticket").values(value=999_998))
+        numbers = [allocate_number(session, day) for _ in range(3)]
+    assert numbers == ["20261122999999", "20261122000000", "20261122000001"]
+    assert find_tagged_numbers(tagged_subject("help", "Ticket#", numbers[1]), "Ticket#") == [
+        numbers[1]
+    ]
 
 
 def test_tag_survives_prefixes_and_rewrites() -> None:
