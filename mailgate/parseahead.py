@@ -3,9 +3,11 @@
 Parsing is pure CPU and needs no database, so while the importing process stores and
 decides one batch, worker processes parse the next. `ParseAhead` is a `Parser` for the core:
 it hands back the result parsed ahead for the same bytes, or parses inline if there is none
-(the pool broke, or the message was not submitted). A worker that dies (a parser bug that
-kills the interpreter) breaks the pool: its batch is parsed inline instead, and the pool
-is not used again, so the import goes on at single-process speed and loses nothing.
+(the pool broke, or the message was not submitted). The workers also run the safety triage
+on the parsed text (a pure function, the other big CPU cost of a message) and the results
+are handed to queues.triage, which then need not compute them again. A worker that dies (a
+parser bug that kills the interpreter) breaks the pool: its batch is parsed inline instead,
+and the pool is not used again, so the import goes on at single-process speed and loses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from mailgate.parser import parse_message
 from queues.mail import IncomingMail
+from queues.triage import TriageHit, remember, triage
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,15 @@ def default_jobs() -> int:
     return max(0, min((os.cpu_count() or 1) - 1, 3))
 
 
-def _parse_many(parse: Parser, raws: Sequence[bytes]) -> list[IncomingMail]:
-    return [parse(raw) for raw in raws]
+Parsed = tuple[IncomingMail, list[TriageHit]]
+
+
+def _parse_many(parse: Parser, raws: Sequence[bytes]) -> list[Parsed]:
+    parsed = []
+    for raw in raws:
+        mail = parse(raw)
+        parsed.append((mail, triage(mail.subject, mail.body_text)))
+    return parsed
 
 
 class ParseAhead:
@@ -48,7 +58,7 @@ class ParseAhead:
             self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
         self._jobs = jobs
 
-    def submit(self, raws: Sequence[bytes]) -> list[Future[list[IncomingMail]]]:
+    def submit(self, raws: Sequence[bytes]) -> list[Future[list[Parsed]]]:
         """Start parsing `raws` in the workers; collect with `collect` before using them."""
         if self._pool is None or not raws:
             return []
@@ -62,7 +72,7 @@ class ParseAhead:
             self._give_up()
             return []
 
-    def collect(self, raws: Sequence[bytes], futures: list[Future[list[IncomingMail]]]) -> None:
+    def collect(self, raws: Sequence[bytes], futures: list[Future[list[Parsed]]]) -> None:
         """Wait for the results of `submit(raws)` and keep them for `__call__`."""
         if not futures:
             return
@@ -73,7 +83,9 @@ class ParseAhead:
             self._give_up()
             return
         # Replaces the previous batch's leftovers, so memory stays bounded by one batch.
-        self._ready = dict(zip(raws, results, strict=True))
+        self._ready = {raw: mail for raw, (mail, _) in zip(raws, results, strict=True)}
+        for mail, hits in results:
+            remember(mail.subject, mail.body_text, hits)
 
     def __call__(self, raw: bytes) -> IncomingMail:
         mail = self._ready.pop(raw, None)

@@ -44,7 +44,15 @@ from dataclasses import dataclass
 from itertools import accumulate, islice
 from typing import Final
 
-__all__ = ["CATEGORIES", "CATEGORY_LABELS", "LANGUAGES", "TriageHit", "reasons", "triage"]
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_LABELS",
+    "LANGUAGES",
+    "TriageHit",
+    "reasons",
+    "remember",
+    "triage",
+]
 
 CATEGORIES: Final = (
     "threat",
@@ -2074,12 +2082,30 @@ def _first_match(
     return first
 
 
+# Results worked out ahead, in the parser worker processes of a bulk import
+# (mailgate.parseahead), for texts about to be triaged here: each is taken once. The function
+# is pure, so a result computed elsewhere is the result. Bounded: an import submits one
+# batch at a time, and leftovers (a message that failed) are dropped wholesale.
+_AHEAD: dict[tuple[str, str], list[TriageHit]] = {}
+_AHEAD_MAX = 256  # four import batches
+
+
+def remember(subject: str, body: str, hits: list[TriageHit]) -> None:
+    """Keep `triage(subject, body)` computed elsewhere, for the next call with that text."""
+    if len(_AHEAD) >= _AHEAD_MAX:
+        _AHEAD.clear()
+    _AHEAD[(subject, body)] = hits
+
+
 def triage(subject: str, body: str) -> list[TriageHit]:
     """The lexicon entries found in `subject` and `body`.
 
     At most one hit per (category, language, term); ordered by category (as in CATEGORIES),
     then by first occurrence in the text. An empty list means nothing was found.
     """
+    ahead = _AHEAD.pop((subject, body), None)
+    if ahead is not None:
+        return ahead
     text = _Text(_fold(subject + "\n" + body))
     candidates = set(_ALWAYS)
     for anchor in text.present:

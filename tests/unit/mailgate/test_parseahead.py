@@ -6,7 +6,9 @@ import os
 
 from mailgate.parseahead import ParseAhead
 from mailgate.parser import parse_message
+from queues import triage as triage_module
 from queues.mail import IncomingMail
+from queues.triage import remember, triage
 
 RAWS = [
     f"From: Person {i} <p{i}@example.net>\r\nSubject: report {i}\r\n"
@@ -51,3 +53,27 @@ def test_a_dead_worker_falls_back_to_parsing_here() -> None:
         assert [m.subject for m in got[:5]] == [f"report {i}" for i in range(5)]
         # The pool is not used again; later batches are parsed inline.
         assert ahead.submit(RAWS) == []
+
+
+def test_triage_worked_out_in_the_workers_is_used_once_and_is_the_same() -> None:
+    threat = (
+        b"From: Someone <s@example.net>\r\nSubject: scared\r\nMessage-ID: <t@example.net>\r\n\r\n"
+        b"He wrote that he will kill me and knows where I live.\r\n"
+    )
+    batch = [threat, *RAWS[:3]]
+    with ParseAhead(1) as ahead:
+        ahead.collect(batch, ahead.submit(batch))
+        mail = ahead(threat)
+    key = (mail.subject, mail.body_text)
+    assert key in triage_module._AHEAD  # handed over by the worker
+    expected = triage_module._AHEAD[key]
+    assert expected and triage(*key) == expected  # taken ...
+    assert key not in triage_module._AHEAD  # ... once
+    assert triage(*key) == expected  # and computed here, the same
+
+
+def test_what_is_kept_ahead_stays_bounded() -> None:
+    for i in range(triage_module._AHEAD_MAX * 2):
+        remember(f"s{i}", "b", [])
+    assert len(triage_module._AHEAD) <= triage_module._AHEAD_MAX
+    triage_module._AHEAD.clear()
