@@ -21,6 +21,8 @@ from queues.rows import TicketRef, is_participant, ticket_by_id, ticket_by_numbe
 
 # A thread longer than this is unusual; the newest references are the relevant ones.
 MAX_REFERENCES = 50
+# Merges chain (A into B, later B into C); a cycle cannot be made, but never loop on one.
+MAX_MERGE_HOPS = 20
 
 _A = table_of(Article)
 _O = table_of(OutboxMessage)
@@ -71,9 +73,22 @@ def may_write(conn: Connection, ticket: TicketRef, email: str) -> bool:
     return is_participant(conn, ticket.id, email)
 
 
+def surviving_ticket(conn: Connection, ticket: TicketRef) -> TicketRef:
+    """The ticket that holds `ticket`'s thread now: itself, or where it was merged into."""
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket.merged_into_id is None:
+            break
+        target = ticket_by_id(conn, ticket.merged_into_id)
+        if target is None:
+            break
+        ticket = target
+    return ticket
+
+
 def find_followup(conn: Connection, mail: IncomingMail, tag_prefix: str) -> FollowupMatch | None:
     ticket = ticket_by_message_ids(conn, referenced_ids(mail))
     if ticket is not None:
+        ticket = surviving_ticket(conn, ticket)
         return FollowupMatch(ticket=ticket, via="references", trusted=True)
     numbers = find_tagged_numbers(mail.subject, tag_prefix)
     if not numbers:
@@ -81,6 +96,9 @@ def find_followup(conn: Connection, mail: IncomingMail, tag_prefix: str) -> Foll
     ticket = ticket_by_numbers(conn, numbers)
     if ticket is None:
         return None
+    # The merge made the old ticket's requester and participants participants of the
+    # target, so the trust check below works on the target.
+    ticket = surviving_ticket(conn, ticket)
     sender = mail.from_.email if mail.from_ else ""
     trusted = bool(sender) and may_write(conn, ticket, sender)
     return FollowupMatch(ticket=ticket, via="tag", trusted=trusted)

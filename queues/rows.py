@@ -88,6 +88,7 @@ _TICKET_COLUMNS = (
     _T.c.priority,
     _T.c.triage_reasons,
     _C.c.email,
+    _T.c.merged_into_id,
 )
 _TICKET_FROM = _T.outerjoin(_C, _T.c.requester_id == _C.c.id)
 SELECT_TICKET_BY_ID = (
@@ -144,6 +145,7 @@ class TicketRef:
     priority: int
     triage_reasons: list[str]
     requester_email: str | None
+    merged_into_id: int | None = None  # merged: its mail now belongs to that ticket
 
 
 def load_stored(conn: Connection, inbound_id: int) -> StoredMail | None:
@@ -182,6 +184,7 @@ def _ticket_ref(row: Any) -> TicketRef:
         priority=row.priority,
         triage_reasons=list(row.triage_reasons or []),
         requester_email=row.email,
+        merged_into_id=row.merged_into_id,
     )
 
 

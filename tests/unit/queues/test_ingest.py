@@ -14,6 +14,7 @@ from queues.models import (
     InboundMail,
     InboundState,
     OutboxMessage,
+    Participant,
     Queue,
     Ticket,
     TicketLink,
@@ -284,3 +285,24 @@ def test_a_reply_quoting_our_acknowledgement_is_not_triaged(gate: FakeGate) -> N
     gate.send(make_mail(subject=f"Re: {t.articles[1].subject}", body=f"Thank you.\n\n{quoted}"))
     t = ticket(gate, first.ticket_number)
     assert t.queue.slug == "general-help" and t.triage_reasons == []
+
+
+def test_followup_to_a_merged_ticket_goes_to_the_ticket_it_was_merged_into(
+    gate: FakeGate,
+) -> None:
+    first = gate.send(make_mail(subject="first report"))
+    second = gate.send(make_mail(subject="second report", sender=("Other", "other@example.com")))
+    old, kept = first.ticket_number or "", second.ticket_number or ""
+    with gate.factory.begin() as session:
+        source = session.scalars(select(Ticket).where(Ticket.number == old)).one()
+        target = session.scalars(select(Ticket).where(Ticket.number == kept)).one()
+        # What queues.tickets.merge leaves behind: the old requester may write into the target.
+        source.merged_into_id = target.id
+        source.state = TicketState.CLOSED
+        target.participants.append(Participant(email="alice@example.net", role="merged"))
+        ack_id = ticket(gate, old).articles[1].message_id or ""
+    by_tag = gate.send(make_mail(subject=f"Re: {format_tag('Ticket#', old)} more", message_id=None))
+    assert (by_tag.kind, by_tag.ticket_number) == ("followup", kept)
+    by_reference = gate.send(make_mail(subject="Re: thanks", in_reply_to=[ack_id]))
+    assert (by_reference.kind, by_reference.ticket_number) == ("followup", kept)
+    assert ticket(gate, old).state == TicketState.CLOSED  # not reopened
