@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from queues.migrate import include_name
 from queues.models import Base
 
 target_metadata = Base.metadata
@@ -19,6 +20,7 @@ def run_migrations_online() -> None:
         # SQLite cannot ALTER most things in place; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the search schema of migration 0004 is not in the models
     )
     with context.begin_transaction():
         context.run_migrations()
