@@ -26,6 +26,7 @@ class AuditAction(enum.StrEnum):
     CHANGE = "change"  # state, queue, priority, reply, note...
     EXPORT = "export"  # an evidence package
     READ_AUDIT = "read-audit"  # staff read this ticket's audit log
+    STAFF = "staff"  # a staff change that belongs to no ticket: templates, rules, mail queues
 
 
 def _client(remote_addr: str | None) -> str | None:
@@ -68,6 +69,24 @@ def record(
     )
     if not is_restricted(ticket.queue):
         return None
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_staff_change(
+    session: Session, user: User, remote_addr: str | None, detail: str
+) -> AuditEvent:
+    """Add an audit event for a staff change outside any ticket (a reply template, a routing
+    rule, a quarantined message re-run), in the caller's transaction. `detail` names what
+    changed ("routing rule 4 disabled"), never mail content."""
+    event = AuditEvent(
+        actor=user.email,
+        action=AuditAction.STAFF.value,
+        ticket_id=None,
+        client=_client(remote_addr),
+        detail=_detail(detail),
+    )
     session.add(event)
     session.flush()
     return event
