@@ -533,11 +533,18 @@ def store_batch(factory: sessionmaker[Session], items: Sequence[tuple[bytes, str
 def retry_quarantined(factory: sessionmaker[Session], inbound_id: int) -> None:
     """Staff: give a quarantined message a fresh set of attempts."""
     with factory.begin() as session:
-        inbound = session.get(InboundMail, inbound_id)
-        if inbound is None:
-            raise LookupError(f"no inbound message {inbound_id}")
-        if inbound.state not in (InboundState.QUARANTINED, InboundState.FAILED):
-            raise ValueError(f"inbound {inbound_id} is {inbound.state.value}, not quarantined")
-        inbound.state = InboundState.NEW
-        inbound.attempts = 0
-        inbound.next_attempt_at = utcnow()
+        requeue_quarantined(session, inbound_id)
+
+
+def requeue_quarantined(session: Session, inbound_id: int) -> InboundMail:
+    """`retry_quarantined` in the caller's transaction (the web UI's writing session): the
+    message is NEW again, due now, with a fresh set of attempts, for the next runner."""
+    inbound = session.get(InboundMail, inbound_id)
+    if inbound is None:
+        raise LookupError(f"no inbound message {inbound_id}")
+    if inbound.state not in (InboundState.QUARANTINED, InboundState.FAILED):
+        raise ValueError(f"inbound {inbound_id} is {inbound.state.value}, not quarantined")
+    inbound.state = InboundState.NEW
+    inbound.attempts = 0
+    inbound.next_attempt_at = utcnow()
+    return inbound

@@ -192,7 +192,18 @@ class Counter(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_queue_state", "queue_id", "state"),)
+    __table_args__ = (
+        # Counts per state, who waits and since when (the overview; migration 0004).
+        Index("ix_tickets_queue_state_waiting", "queue_id", "state", "waiting_since"),
+        # The ticket lists (migration 0004, queues.ticketlist): one per sort key in a queue.
+        Index("ix_tickets_queue_updated", "queue_id", "updated_at", "id"),
+        Index("ix_tickets_queue_created", "queue_id", "created_at", "id"),
+        Index("ix_tickets_queue_priority", "queue_id", "priority", "id"),
+        Index("ix_tickets_queue_number", "queue_id", "number", "id"),
+        Index("ix_tickets_queue_waiting", "queue_id", "waiting_since", "id"),
+        Index("ix_tickets_queue_state_updated", "queue_id", "state", "updated_at", "id"),
+        Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate.parseahead import ParseAhead, default_jobs
+from mailgate.parseahead import ParseAhead, Parsed, default_jobs
 from mailgate.parser import parse_message
 from mailgate.sources import SourceMessage, read_messages, scan
 from queues.accounts import ensure_first_staff
@@ -33,11 +33,10 @@ from queues.ingest import (
     retry_quarantined,
     store_batch,
 )
-from queues.mail import IncomingMail
 from queues.migrate import current_revision, head_revision, upgrade
 from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import ticket_detail, ticket_summary
-from queues.seed import seed_queues
+from queues.seed import seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
 
 
@@ -110,6 +109,7 @@ def init(app: App, admin_email: str) -> None:
         raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
     with app.sessions.begin() as session:
         created = seed_queues(session)
+        templates = seed_reply_templates(session)
         first = ensure_first_staff(session, admin_email)
         if first is not None:
             user, password = first
@@ -119,6 +119,8 @@ def init(app: App, admin_email: str) -> None:
     )
     if created:
         click.echo(f"Created queues: {', '.join(created)}.")
+    if templates:
+        click.echo(f"Created reply templates: {', '.join(templates)}.")
     if first is not None:
         click.echo(f"Created staff account {admin[0]} with password: {admin[1]}")
         click.echo("This password is shown only now: keep it somewhere safe.")
@@ -161,7 +163,7 @@ def ingest(app: App, paths: tuple[Path, ...], no_progress: bool, jobs: int | Non
             hidden=not show,
         ) as bar:
             # While one batch is stored and decided here, the workers parse the next.
-            pending: tuple[list[SourceMessage], list[Future[list[IncomingMail]]]] | None = None
+            pending: tuple[list[SourceMessage], list[Future[list[Parsed]]]] | None = None
             for batch in _batches(found.files):
                 futures = parser.submit([m.raw for m in batch])
                 if pending is not None:
@@ -207,7 +209,7 @@ def _ingest_batch(
     app: App,
     parser: ParseAhead,
     batch: list[SourceMessage],
-    futures: list[Future[list[IncomingMail]]],
+    futures: list[Future[list[Parsed]]],
     tally: Tally[str],
     advance: Callable[[int], None],
 ) -> None:
@@ -385,8 +387,29 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     threads = [
         _thread("ingest", lambda: ingest_runner.run(stop, wake_ingest)),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
+        _thread("pending", lambda: _reopen_pending(app.sessions, stop)),
     ]
     return threads, wake_ingest
+
+
+PENDING_CHECK_SECONDS = 60.0
+
+
+def _reopen_pending(factory: sessionmaker[Session], stop: threading.Event) -> None:
+    """Once a minute, pending tickets whose date has come are open again."""
+    from queues.models import utcnow
+    from queues.tickets import reopen_due_pending
+
+    log = logging.getLogger("switchboard.pending")
+    while not stop.is_set():
+        try:
+            with factory.begin() as session:
+                numbers = reopen_due_pending(session, utcnow())
+            if numbers:
+                log.info("pending date reached, open again: %s", ", ".join(numbers))
+        except Exception:  # the database away for a moment: try again next time
+            log.warning("could not reopen due pending tickets", exc_info=True)
+        stop.wait(PENDING_CHECK_SECONDS)
 
 
 @main.command()
@@ -484,7 +507,8 @@ def _embedded_web(app: App) -> Any:
             f"serve runs the web UI on loopback only, not {host}: use `switchboard web` "
             "behind a TLS reverse proxy (README, 'Production')"
         )
-    wsgi = create_app({"SESSION_COOKIE_SECURE": False}, settings=app.settings)
+    config = {"SESSION_COOKIE_SECURE": False, "INGEST_PARSER": parse_message}
+    wsgi = create_app(config, settings=app.settings)
     return create_server(wsgi, host=host, port=app.settings.web_port, threads=4)
 
 
@@ -605,7 +629,10 @@ def web(
     from webui import create_app
 
     app.require_schema()
-    overrides = {"SESSION_COOKIE_SECURE": False} if insecure_cookie else None
+    # Staff re-running quarantined mail have it processed at once (webui.staff_mail).
+    overrides: dict[str, Any] = {"INGEST_PARSER": parse_message}
+    if insecure_cookie:
+        overrides["SESSION_COOKIE_SECURE"] = False
     wsgi = create_app(overrides, settings=app.settings)
     options: dict[str, Any] = {
         "host": host or app.settings.web_host,

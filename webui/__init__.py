@@ -18,7 +18,22 @@ from flask_wtf.csrf import CSRFProtect
 
 from queues.resources import templates_dir
 from queues.settings import Settings, load_settings
-from webui import auth, config, db, errors, home, login, security, staff
+from webui import (
+    auth,
+    config,
+    db,
+    errors,
+    home,
+    lists,
+    login,
+    security,
+    staff,
+    staff_mail,
+    staff_rules,
+    staff_templates,
+    tickets,
+    work,
+)
 
 
 def create_app(
@@ -37,6 +52,8 @@ def create_app(
     CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
     security.init_app(app)
     errors.init_app(app)
-    for module in (auth, home, staff):
+    for module in (auth, home, staff, tickets, work, lists):
+        app.register_blueprint(module.bp)
+    for module in (staff_templates, staff_rules, staff_mail):
         app.register_blueprint(module.bp)
     return app

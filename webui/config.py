@@ -15,6 +15,9 @@ SESSION_IDLE_MINUTES / SESSION_MAX_HOURS: a signed-in session ends after this mu
     inactivity, or this long after sign-in, whatever the browser does (webui.sessions).
 LOGIN_ACCOUNT_LIMIT / LOGIN_CLIENT_LIMIT / LOGIN_WINDOW_SECONDS: failed sign-ins allowed
     per address typed and per client (IPv4 address, IPv6 /64) within one window.
+INGEST_PARSER: the mail parser (bytes -> IncomingMail), given by the `switchboard` command
+    (webui may not import mailgate); with it, staff re-running a quarantined message have it
+    processed at once, without it the ingest runners pick it up (webui.staff_mail).
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ subjects (lists and counts included).
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -25,7 +27,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 
-from queues.models import Queue, Role, Ticket
+from queues.models import (
+    Article,
+    ArticleKind,
+    Attachment,
+    Blob,
+    InboundMail,
+    InboundState,
+    OutboxMessage,
+    OutboxState,
+    Queue,
+    ReplyTemplate,
+    Role,
+    RoutingRule,
+    Ticket,
+)
 from webui.security import public
 
 from .conftest import Auth, People, csrf_from, make_app, new_client
@@ -42,6 +58,8 @@ class Policy:
     audience: Audience
     # The URL names a ticket: on top of `audience`, 404 unless the agent may see its queue.
     ticket: bool = False
+    # The URL names a queue (its slug): on top of `audience`, 404 unless the agent may see it.
+    queue: bool = False
 
 
 POLICY: dict[str, Policy] = {
@@ -50,10 +68,45 @@ POLICY: dict[str, Policy] = {
     "auth.logout": Policy(Audience.AGENT),
     "auth.password": Policy(Audience.AGENT),
     "home.index": Policy(Audience.AGENT),
+    "lists.queue": Policy(Audience.AGENT, queue=True),
+    "lists.mine": Policy(Audience.AGENT),
+    "lists.search": Policy(Audience.AGENT),
     "staff.users": Policy(Audience.STAFF),
     "staff.add_user": Policy(Audience.STAFF),
     "staff.disable": Policy(Audience.STAFF),
     "staff.ticket_audit": Policy(Audience.STAFF, ticket=True),
+    "staff_templates.index": Policy(Audience.STAFF),
+    "staff_templates.new": Policy(Audience.STAFF),
+    "staff_templates.edit": Policy(Audience.STAFF),
+    "staff_templates.delete": Policy(Audience.STAFF),
+    "staff_templates.signature": Policy(Audience.STAFF),
+    "staff_rules.index": Policy(Audience.STAFF),
+    "staff_rules.new": Policy(Audience.STAFF),
+    "staff_rules.edit": Policy(Audience.STAFF),
+    "staff_rules.try_saved": Policy(Audience.STAFF),
+    "staff_rules.toggle": Policy(Audience.STAFF),
+    "staff_rules.move": Policy(Audience.STAFF),
+    "staff_rules.delete": Policy(Audience.STAFF),
+    "staff_mail.quarantine": Policy(Audience.STAFF),
+    "staff_mail.raw": Policy(Audience.STAFF),
+    "staff_mail.rerun": Policy(Audience.STAFF),
+    "staff_mail.rerun_all": Policy(Audience.STAFF),
+    "staff_mail.outbox": Policy(Audience.STAFF),
+    "staff_mail.retry": Policy(Audience.STAFF),
+    "staff_mail.discard": Policy(Audience.STAFF),
+    "tickets.view": Policy(Audience.AGENT, ticket=True),
+    "tickets.article_html": Policy(Audience.AGENT, ticket=True),
+    "tickets.attachment": Policy(Audience.AGENT, ticket=True),
+    "work.take": Policy(Audience.AGENT, ticket=True),
+    "work.release": Policy(Audience.AGENT, ticket=True),
+    "work.release_lock": Policy(Audience.AGENT, ticket=True),
+    "work.state": Policy(Audience.AGENT, ticket=True),
+    "work.priority": Policy(Audience.AGENT, ticket=True),
+    "work.move": Policy(Audience.AGENT, ticket=True),
+    "work.merge": Policy(Audience.AGENT, ticket=True),
+    "work.link": Policy(Audience.AGENT, ticket=True),
+    "work.note": Policy(Audience.AGENT, ticket=True),
+    "work.reply": Policy(Audience.AGENT, ticket=True),
 }
 
 # Who may see each queue (DESIGN.md "Need to know").
@@ -64,6 +117,15 @@ QUEUE_AUDIENCE: dict[str, set[Role]] = {
 }
 MISSING = "missing"  # stands for a ticket number that does not exist
 TICKET_ARGUMENTS = {"number"}
+# Parts of the ticket in the URL, filled with one of that ticket's own (webui.tickets); for
+# the missing ticket, with a part of another ticket (which must be a 404 all the same).
+TICKET_PART_ARGUMENTS = {"article_id", "attachment_id"}
+# A queue's slug: filled with every queue's, and with MISSING for a queue that does not exist.
+QUEUE_ARGUMENTS = {"slug"}
+# Rows the staff pages act on (webui.staff_templates, staff_rules, staff_mail). An endpoint
+# that removes its row gets a spare one, so the pages after it still find theirs.
+STAFF_OBJECT_ARGUMENTS = {"template_id", "rule_id", "inbound_id", "outbox_id", "queue_id"}
+REMOVING_ENDPOINTS = ("staff_templates.delete", "staff_rules.delete", "staff_mail.discard")
 ROLES: tuple[Role | None, ...] = (None, Role.VOLUNTEER, Role.SPECIALIST, Role.STAFF)
 
 
@@ -72,7 +134,7 @@ class Case:
     endpoint: str
     method: str
     url: str
-    queue: str | None  # the queue of the ticket in the URL; MISSING; None when no ticket
+    queue: str | None  # the queue named by the URL (its ticket's or its slug); MISSING; None
 
 
 @dataclass(frozen=True)
@@ -80,6 +142,10 @@ class Data:
     tickets: dict[str, str]  # queue slug -> ticket number
     user_id: int  # an account to act upon (a volunteer)
     markers: dict[str, list[str]]  # queue slug -> texts that must not show outside it
+    parts: dict[str, dict[str, int]]  # queue slug -> {"article_id": .., "attachment_id": ..}
+    # STAFF_OBJECT_ARGUMENTS -> a row's id; `spares` for REMOVING_ENDPOINTS.
+    staff_rows: dict[str, int] = field(default_factory=dict)
+    spares: dict[str, int] = field(default_factory=dict)
 
 
 def coverage_problems(app: Flask) -> list[str]:
@@ -88,12 +154,15 @@ def coverage_problems(app: Flask) -> list[str]:
     problems = [f"no POLICY entry for endpoint {e!r}" for e in sorted(endpoints - set(POLICY))]
     problems += [f"POLICY names unknown endpoint {e!r}" for e in sorted(set(POLICY) - endpoints)]
     for rule in app.url_map.iter_rules():
-        unknown = set(rule.arguments) - TICKET_ARGUMENTS - {"user_id", "filename"}
+        unknown = set(rule.arguments) - TICKET_ARGUMENTS - TICKET_PART_ARGUMENTS
+        unknown -= {"user_id", "filename"} | QUEUE_ARGUMENTS | STAFF_OBJECT_ARGUMENTS
         if unknown:
             problems.append(f"{rule.rule}: teach the matrix to fill {sorted(unknown)}")
         policy = POLICY.get(rule.endpoint)
         if policy is not None and policy.ticket != bool(TICKET_ARGUMENTS & rule.arguments):
             problems.append(f"{rule.endpoint}: POLICY.ticket disagrees with the URL {rule.rule}")
+        if policy is not None and policy.queue != bool(QUEUE_ARGUMENTS & rule.arguments):
+            problems.append(f"{rule.endpoint}: POLICY.queue disagrees with the URL {rule.rule}")
     return problems
 
 
@@ -110,12 +179,20 @@ def _fillings(rule: Rule, data: Data) -> Iterator[tuple[str | None, dict[str, ob
         values["user_id"] = data.user_id
     if "filename" in rule.arguments:
         values["filename"] = "switchboard.css"
+    rows = data.spares if rule.endpoint in REMOVING_ENDPOINTS else data.staff_rows
+    values |= {name: rows[name] for name in STAFF_OBJECT_ARGUMENTS & rule.arguments}
+    if QUEUE_ARGUMENTS & rule.arguments:
+        for queue in [*QUEUE_AUDIENCE, MISSING]:
+            yield queue, {**values, "slug": queue}
+        return
     if not TICKET_ARGUMENTS & rule.arguments:
         yield None, values
         return
     for queue in [*QUEUE_AUDIENCE, MISSING]:
         number = data.tickets.get(queue, "1999000099")
-        yield queue, {**values, "number": number}
+        parts = data.parts.get(queue, data.parts["general-help"])
+        wanted = {k: v for k, v in parts.items() if k in rule.arguments}
+        yield queue, {**values, "number": number, **wanted}
 
 
 def _build(app: Flask, rule: Rule, values: dict[str, object]) -> str:
@@ -178,7 +255,90 @@ def data(tickets: dict[str, str], people: People, factory: sessionmaker[Session]
     markers = {
         slug: [queues[slug], slug, number, subjects[number]] for slug, number in tickets.items()
     }
-    return Data(tickets=tickets, user_id=people.target.id, markers=markers)
+    parts = {slug: _add_parts(factory, number) for slug, number in tickets.items()}
+    return Data(
+        tickets=tickets,
+        user_id=people.target.id,
+        markers=markers,
+        parts=parts,
+        staff_rows=_add_staff_rows(factory, tickets["general-help"]),
+        spares=_add_staff_rows(factory, tickets["general-help"]),
+    )
+
+
+def _add_staff_rows(factory: sessionmaker[Session], number: str) -> dict[str, int]:
+    """A reply template, a routing rule, a quarantined message and a failed outgoing one."""
+    with factory.begin() as session:
+        queue = session.scalars(select(Queue).where(Queue.slug == "general-help")).one()
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        template = ReplyTemplate(name="Matrix template", body="Hello {{ requester.name }}")
+        rule = RoutingRule(
+            position=10,
+            name="Matrix rule",
+            field="subject",
+            match="contains",
+            pattern="x",
+            flag=True,
+        )
+        raw = b"Subject: stuck\r\n\r\nbody\r\n"
+        inbound = InboundMail(
+            source="file:matrix",
+            raw=raw,
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            state=InboundState.QUARANTINED,
+            attempts=3,
+            last_error="boom",
+        )
+        outbox = OutboxMessage(
+            ticket_id=ticket.id,
+            kind="reply",
+            message_id=f"{uuid.uuid4().hex}@matrix",
+            recipients=["someone@example.net"],
+            raw=raw,
+            state=OutboxState.FAILED,
+            attempts=1,
+            last_error="550 no such user",
+        )
+        session.add_all([template, rule, inbound, outbox])
+        session.flush()
+        return {
+            "template_id": template.id,
+            "rule_id": rule.id,
+            "inbound_id": inbound.id,
+            "outbox_id": outbox.id,
+            "queue_id": queue.id,
+        }
+
+
+def _add_parts(factory: sessionmaker[Session], number: str) -> dict[str, int]:
+    """An incoming article with HTML and an attachment on ticket `number`."""
+    with factory.begin() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        article = Article(
+            ticket_id=ticket.id,
+            kind=ArticleKind.INCOMING,
+            from_email="someone@example.net",
+            subject=ticket.subject,
+            body_text="text",
+            body_html="<p>html</p>",
+        )
+        session.add(article)
+        session.flush()
+        data = f"attachment of {number}".encode()
+        digest = hashlib.sha256(data).hexdigest()
+        session.add(Blob(sha256=digest, size=len(data), data=data))
+        session.flush()
+        attachment = Attachment(
+            article_id=article.id,
+            filename="report.txt",
+            content_type="text/plain",
+            size=len(data),
+            sha256=digest,
+        )
+        session.add(attachment)
+        session.flush()
+        return {"article_id": article.id, "attachment_id": attachment.id}
 
 
 def test_every_route_has_a_policy(app: Flask) -> None:

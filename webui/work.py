@@ -1,0 +1,389 @@
+"""The `work` blueprint: working a ticket (take, lock, state, priority, move, merge, link, note,
+reply) from the ticket view's actions panel and the reply page.
+
+Every route fetches its ticket through webui.need_to_know.ticket_or_404 (404 when hidden,
+audited when restricted) and changes it in one short transaction (webui.db.writing) through
+the services of queues.tickets and queues.replies, which re-read the ticket under its row
+lock. A change answers 303 back to the ticket with a flash message, also when the input was
+missing or wrong (the message says why). The reply page works without JavaScript: choosing
+a template is a GET form, sending a POST; opening it takes the answering lock, and another
+agent who holds it is named with its end time, and the server refuses their send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from queues import replies
+from queues import tickets as work
+from queues.access import visible_queues
+from queues.audit import AuditAction
+from queues.models import Article, Queue, ReplyTemplate, Role, Ticket, TicketState, User
+from queues.settings import Settings
+from webui import db
+from webui.login import Agent, agent, client_address
+from webui.need_to_know import ticket_or_404
+
+bp = Blueprint("work", __name__, url_prefix="/tickets/<number>")
+
+MAX_FIELD = 1000  # characters of any one-line field we read
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def settings() -> Settings:
+    found: Settings = current_app.config["SETTINGS"]
+    return found
+
+
+def ticket_url(number: str) -> str:
+    """The ticket view (tickets.view), or its plain path while that blueprint is absent."""
+    if "tickets.view" in current_app.view_functions:
+        return url_for("tickets.view", number=number)
+    return f"/tickets/{number}"
+
+
+def back(number: str, message: str) -> Response:
+    flash(message)
+    return redirect(ticket_url(number), code=303)
+
+
+def form_text(name: str, limit: int = MAX_FIELD) -> str:
+    return request.form.get(name, "")[:limit]
+
+
+Change = Callable[[Session, Ticket, User, datetime], str]
+
+
+def change(number: str, what: str, apply: Change) -> Response:
+    """Run one change of the ticket in its own transaction; flash its message or the error.
+
+    `apply(session, ticket, user, now)` returns the message to show.
+    """
+    ticket = ticket_or_404(number, AuditAction.VIEW, f"{what} requested")
+    ticket_id, user_id, shown = ticket.id, agent().user.id, ticket.number
+    try:
+        with db.writing() as writer:
+            fresh, user = in_writer(writer, ticket_id, user_id)
+            message = apply(writer, fresh, user, utcnow())
+    except work.TicketError as exc:
+        return back(shown, str(exc))
+    return back(shown, message)
+
+
+def in_writer(writer: Session, ticket_id: int, user_id: int) -> tuple[Ticket, User]:
+    """The ticket (under its row lock) and the agent's account, loaded by the writing session.
+
+    Objects of the request's reading session are never touched inside a write: they may
+    have been expired by an earlier write, and loading them again would open a read
+    transaction in the middle of this one.
+    """
+    ticket = work.lock_for_update(writer, ticket_id)
+    return ticket, writer.get_one(User, user_id)
+
+
+# --- the actions panel ------------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """What the actions panel (templates/webui/work/_actions.html) shows for a ticket."""
+
+    ticket: Ticket
+    owner: str | None
+    mine: bool
+    lock: work.LockInfo | None
+    lock_mine: bool
+    can_break: bool
+    can_release: bool
+    queues: list[Queue] = field(default_factory=list)
+    merged: bool = False
+    states: tuple[TicketState, ...] = work.AGENT_STATES
+    priorities: tuple[int, ...] = tuple(range(work.MIN_PRIORITY, work.MAX_PRIORITY + 1))
+
+
+def panel(ticket: Ticket, me: Agent | User) -> Panel:
+    """The panel's data; `me` is the signed-in agent (or their account)."""
+    session = db.session()
+    user = me.user if isinstance(me, Agent) else me
+    lock = work.current_lock(session, ticket, utcnow())
+    is_staff = user.role is Role.STAFF
+    return Panel(
+        ticket=ticket,
+        owner=work.user_label(session, ticket.owner_id),
+        mine=ticket.owner_id == user.id,
+        lock=lock,
+        lock_mine=lock is not None and lock.user_id == user.id,
+        can_break=lock is not None and lock.user_id != user.id and is_staff,
+        can_release=ticket.owner_id is not None and (ticket.owner_id == user.id or is_staff),
+        queues=[q for q in visible_queues(session, user) if q.id != ticket.queue_id],
+        merged=ticket.merged_into_id is not None,
+    )
+
+
+@bp.app_context_processor
+def _panel_helper() -> dict[str, object]:
+    return {"work_panel": panel}
+
+
+# --- ownership and lock -----------------------------------------------------------------------
+
+
+@bp.route("/take", methods=["POST"])
+def take(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        work.take(s, t, u, now, client=client_address())
+        return "You own this ticket now."
+
+    return change(number, "take", apply)
+
+
+@bp.route("/release", methods=["POST"])
+def release(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        work.release(s, t, u, now, client=client_address())
+        return "Nobody owns this ticket now."
+
+    return change(number, "release", apply)
+
+
+@bp.route("/lock/release", methods=["POST"])
+def release_lock(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        held = work.current_lock(s, t, now)
+        work.release_lock(s, t, u, now, client=client_address())
+        if held is not None and held.user_id != u.id:
+            return f"The lock of {held.holder} is broken: the ticket is free to answer."
+        return "The answering lock is released."
+
+    return change(number, "lock release", apply)
+
+
+# --- state, priority, queue -------------------------------------------------------------------
+
+
+def parse_pending(value: str) -> datetime | None:
+    """A date ("2026-12-24", the start of that day UTC) or date and time ("...T09:30", UTC)."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        if "T" in value or " " in value:
+            parsed = datetime.fromisoformat(value.replace(" ", "T"))
+        else:
+            parsed = datetime.combine(datetime.fromisoformat(value).date(), time())
+    except ValueError:
+        raise work.TicketError("The pending date must look like 2026-12-24.") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@bp.route("/state", methods=["POST"])
+def state(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        wanted = work.parse_state(form_text("state"))
+        until = parse_pending(form_text("pending_until")) if wanted is TicketState.PENDING else None
+        work.set_state(s, t, u, wanted, now, pending_until=until, client=client_address())
+        if until is not None:
+            return f"The ticket is pending until {until:%Y-%m-%d %H:%M} UTC."
+        return f"The ticket is {wanted.value} now."
+
+    return change(number, "state", apply)
+
+
+@bp.route("/priority", methods=["POST"])
+def priority(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        work.set_priority(s, t, u, form_text("priority"), now, client=client_address())
+        return f"The priority is {t.priority} now."
+
+    return change(number, "priority", apply)
+
+
+@bp.route("/move", methods=["POST"])
+def move(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        if not form_text("queue").strip():
+            raise work.TicketError("Choose the queue to move the ticket to.")
+        work.move(s, t, u, form_text("queue", 64), now, client=client_address())
+        return f"The ticket is in {t.queue.name} now."
+
+    return change(number, "move", apply)
+
+
+# --- merge, link, note ------------------------------------------------------------------------
+
+
+@bp.route("/merge", methods=["POST"])
+def merge(number: str) -> Response:
+    ticket = ticket_or_404(number, AuditAction.VIEW, "merge requested")
+    ticket_id, user_id, shown = ticket.id, agent().user.id, ticket.number
+    try:
+        with db.writing() as writer:
+            fresh, user = in_writer(writer, ticket_id, user_id)
+            target = work.merge(
+                writer, fresh, form_text("target", 40), user, utcnow(), client=client_address()
+            )
+            target_number = target.number
+    except work.TicketError as exc:
+        return back(shown, str(exc))
+    return back(target_number, f"Ticket {shown} is merged into this one.")
+
+
+@bp.route("/link", methods=["POST"])
+def link(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        other = work.link(s, t, form_text("other", 40), u, now, client=client_address())
+        return f"Linked to ticket {other.number}."
+
+    return change(number, "link", apply)
+
+
+@bp.route("/note", methods=["POST"])
+def note(number: str) -> Response:
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        text = request.form.get("text", "")
+        work.add_note(s, t, u, text, now, client=client_address())
+        return "Your internal note is added (it is never mailed)."
+
+    return change(number, "note", apply)
+
+
+# --- reply ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplyPage:
+    """Everything the reply form shows; `draft` holds what is in (or goes into) the fields."""
+
+    ticket: Ticket
+    draft: replies.Draft
+    articles: list[Article]
+    templates: list[ReplyTemplate]
+    template_id: int | None = None
+    lock: work.LockInfo | None = None
+    lock_until: datetime | None = None
+    signature: str = ""
+    error: str = ""
+    state: str = ""
+    pending_until: str = ""
+
+
+def _reply_page(page: ReplyPage, status: int = 200) -> tuple[str, int]:
+    return render_template("webui/work/reply.html", page=page, ticket_url=ticket_url), status
+
+
+def _article_id(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@bp.route("/reply", methods=["GET", "POST"])
+def reply(number: str) -> tuple[str, int] | Response:
+    ticket = ticket_or_404(
+        number, AuditAction.VIEW, "reply form" if request.method == "GET" else "reply requested"
+    )
+    me = agent()
+    session = db.session()
+    conf = settings()
+    if request.method == "POST":
+        return _send(ticket, me)
+
+    page = ReplyPage(
+        ticket=ticket,
+        draft=replies.Draft(body=""),
+        articles=replies.answerable_articles(session, ticket),
+        templates=replies.templates_for(session, ticket),
+    )
+    answered = replies.answered_article(session, ticket)
+    page.draft.answer_to_id = answered.id if answered is not None else None
+    page.draft.to = replies.default_recipient(ticket, answered)
+    page.draft.subject = replies.reply_subject("", ticket, conf)
+    context = replies.template_context(ticket, me.user, conf)
+    try:
+        page.signature = replies.render_signature(ticket.queue, context)
+    except work.TicketError as exc:
+        page.error = str(exc)
+    chosen = request.args.get("template", "").strip()
+    if chosen:
+        try:
+            template = replies.template_for(session, ticket, chosen[:20])
+            rendered = replies.render_reply_template(template, context)
+            page.template_id = template.id
+            page.draft.body = rendered.body
+            if rendered.subject:
+                page.draft.subject = replies.reply_subject(rendered.subject, ticket, conf)
+        except work.TicketError as exc:
+            page.error = str(exc)
+    if ticket.merged_into_id is not None:
+        page.error = "This ticket was merged into another one: reply there."
+        return _reply_page(page)
+    ticket_id, user_id = ticket.id, me.user.id
+    try:
+        with db.writing() as writer:
+            fresh, user = in_writer(writer, ticket_id, user_id)
+            page.lock_until = replies.open_reply(
+                writer, fresh, user, utcnow(), client=client_address()
+            )
+    except work.LockHeld as exc:
+        page.lock = work.LockInfo(0, exc.holder, exc.until)
+    except work.TicketError as exc:
+        page.error = str(exc)
+    return _reply_page(page)
+
+
+def _send(ticket: Ticket, me: Agent) -> tuple[str, int] | Response:
+    session = db.session()
+    conf = settings()
+    page = ReplyPage(
+        ticket=ticket,
+        draft=replies.Draft(
+            body=request.form.get("body", "")[: replies.MAX_BODY_CHARS + 1],
+            subject=form_text("subject"),
+            to=form_text("to"),
+            cc=form_text("cc"),
+            answer_to_id=_article_id(form_text("answer_to", 30)),
+        ),
+        articles=replies.answerable_articles(session, ticket),
+        templates=replies.templates_for(session, ticket),
+        state=form_text("state", 20),
+        pending_until=form_text("pending_until", 40),
+    )
+    try:
+        page.signature = replies.render_signature(
+            ticket.queue, replies.template_context(ticket, me.user, conf)
+        )
+        if page.state:
+            page.draft.state = work.parse_state(page.state)
+            if page.draft.state is TicketState.PENDING:
+                page.draft.pending_until = parse_pending(page.pending_until)
+        ticket_id, user_id = ticket.id, me.user.id
+        with db.writing() as writer:
+            fresh, user = in_writer(writer, ticket_id, user_id)
+            sent = replies.send_reply(
+                writer, fresh, user, page.draft, conf, utcnow(), client=client_address()
+            )
+    except work.LockHeld as exc:
+        page.lock = work.LockInfo(0, exc.holder, exc.until)
+        page.error = str(exc)
+        return _reply_page(page, 409)
+    except work.TicketError as exc:
+        page.error = str(exc)
+        return _reply_page(page)
+    flash(f"Your reply is queued for sending: {sent.subject}")
+    return redirect(ticket_url(ticket.number), code=303)
