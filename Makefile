@@ -38,6 +38,8 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/smtp.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/latency.py --clients 1,4 --backends sqlite,postgresql
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

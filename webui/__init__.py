@@ -24,6 +24,7 @@ from webui import (
     db,
     errors,
     home,
+    labels,
     lists,
     login,
     security,
@@ -52,6 +53,7 @@ def create_app(
     CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
     security.init_app(app)
     errors.init_app(app)
+    labels.init_app(app)
     for module in (auth, home, staff, tickets, work, lists):
         app.register_blueprint(module.bp)
     for module in (staff_templates, staff_rules, staff_mail):

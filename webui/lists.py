@@ -19,7 +19,7 @@ from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
 from queues.access import visible_queues_query
-from queues.models import Priority, Queue, Ticket, TicketState, User
+from queues.models import Queue, Ticket, TicketState, User
 from queues.search import MAX_RESULTS, search_tickets
 from queues.ticketlist import (
     DEFAULT_DESCENDING,
@@ -36,6 +36,7 @@ from queues.ticketlist import (
     list_page,
 )
 from webui import db
+from webui.labels import priority_label
 from webui.login import agent
 from webui.timefmt import since, stamp
 
@@ -60,13 +61,6 @@ def ticket_url(number: str) -> str:
     if "tickets.view" in current_app.view_functions:
         return url_for("tickets.view", number=number)
     return f"/tickets/{number}"
-
-
-def priority_label(value: int) -> str:
-    try:
-        return f"{value} {Priority(value).name.lower()}"
-    except ValueError:
-        return str(value)
 
 
 @dataclass(frozen=True)

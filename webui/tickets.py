@@ -30,7 +30,6 @@ from queues.models import (
     Blob,
     OutboxMessage,
     OutboxState,
-    Priority,
     Role,
     Ticket,
     TicketEvent,
@@ -38,6 +37,7 @@ from queues.models import (
     User,
 )
 from webui import db, downloads, mailhtml, timefmt
+from webui.labels import priority_label
 from webui.login import agent
 from webui.need_to_know import ticket_or_404
 from webui.security import CONTENT_SECURITY_POLICY
@@ -66,7 +66,6 @@ DELIVERY_LABELS = {
     OutboxState.SENT: "sent",
     OutboxState.FAILED: "delivery failed",
 }
-PRIORITY_LABELS = {int(p): p.name.capitalize() for p in Priority}
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,6 @@ class ThreadEntry:
     delivery: str | None = None
     show_html: bool = False
     toggle_args: dict[str, list[int]] = field(default_factory=dict)
-
-
-def priority_label(value: int) -> str:
-    return PRIORITY_LABELS.get(value, str(value))
 
 
 def human_size(size: int) -> str:
