@@ -124,3 +124,18 @@ def disable_user(session: Session, user: User) -> None:
     user.active = False
     end_sessions(user)
     session.flush()
+
+
+def set_role(session: Session, user: User, role: Role) -> None:
+    """Give `user` another role; their sessions end, so the new rights apply from the next
+    sign-in on and nothing shown under the old ones stays open in a browser."""
+    if user.role is not role:
+        user.role = role
+        end_sessions(user)
+    session.flush()
+
+
+def enable_user(session: Session, user: User) -> None:
+    """Let a disabled account sign in again (with its old password). Idempotent."""
+    user.active = True
+    session.flush()

@@ -25,6 +25,15 @@ def verify_password(user: User, password: str) -> bool:
         return False
 
 
+def needs_rehash(user: User) -> bool:
+    """Whether the stored hash was made with weaker parameters than today's (argon2-cffi's
+    recommendation moves on); the caller rehashes at the next successful sign-in."""
+    try:
+        return _hasher.check_needs_rehash(user.password_hash)
+    except InvalidHashError:
+        return False
+
+
 def create_user(session: Session, email: str, role: Role, password: str, name: str = "") -> User:
     email = email.strip().lower()
     if "@" not in email:

@@ -92,6 +92,27 @@ def record_staff_change(
     return event
 
 
+def record_command(session: Session, detail: str) -> AuditEvent:
+    """An audit event for an account change made with the `switchboard` command; the actor
+    is the operating-system account that ran it (there is no signed-in agent)."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        who = "unknown"
+    event = AuditEvent(
+        actor=f"command:{who}"[:320],
+        action=AuditAction.STAFF.value,
+        ticket_id=None,
+        client="local",
+        detail=_detail(detail),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
 def ticket_audit_log(session: Session, ticket: Ticket) -> list[AuditEvent]:
     """The ticket's audit events, oldest first (who, when, what, from where)."""
     stmt = select(AuditEvent).where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.id)

@@ -558,6 +558,7 @@ def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -
 
     from queues.access import check_new_password, parse_role
     from queues.accounts import create_user
+    from queues.audit import record_command
 
     app.require_schema()
     if password_stdin:
@@ -573,6 +574,7 @@ def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -
             account = create_user(session, email, parse_role(role), password, name=name.strip())
             session.flush()
             created = (account.email, account.role.value)
+            record_command(session, f"account {account.email} added as {account.role.value}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Created {created[1]} account {created[0]}.")
@@ -587,6 +589,7 @@ def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -
 def user_disable(app: App, email: str) -> None:
     """Stop an account from signing in, and end its web sessions at once."""
     from queues.access import disable_user, find_user
+    from queues.audit import record_command
 
     app.require_schema()
     with app.sessions.begin() as session:
@@ -594,6 +597,7 @@ def user_disable(app: App, email: str) -> None:
         if account is None:
             raise click.ClickException(f"no account for {email.strip().lower()}")
         disable_user(session, account)
+        record_command(session, f"account {account.email} disabled")
     click.echo(f"Disabled {email.strip().lower()}; its web sessions have ended.")
 
 

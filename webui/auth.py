@@ -20,12 +20,13 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy import update
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from queues.access import MAX_PASSWORD_LENGTH, check_new_password, find_user, set_password
-from queues.accounts import verify_password
+from queues.accounts import hash_password, needs_rehash, verify_password
 from queues.models import User
 from webui import db, sessions, throttle
 from webui.login import Agent, agent, client_address, dummy_user, lifetimes, signed_in, utcnow
@@ -103,8 +104,11 @@ def login() -> Response | str:
         with db.writing() as writer:
             throttle.record_failure(writer, [item.key for item in limits], now, window)
         return render_template("webui/auth/login.html", form=form, error=WRONG_LOGIN)
+    rehash = hash_password(form.password.data) if needs_rehash(user) else None
     with db.writing() as writer:
         throttle.clear(writer, limits[0].key)
+        if rehash is not None:  # stronger parameters than when it was set
+            writer.execute(update(User).where(User.id == user.id).values(password_hash=rehash))
         sessions.prune(writer, now, lifetimes())
         token = sessions.start(writer, user, client_address(), now)
     _sign_in(user, token)

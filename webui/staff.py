@@ -1,4 +1,5 @@
-"""The `staff` blueprint: agent accounts (list, add, disable) and a ticket's audit log.
+"""The `staff` blueprint: agent accounts (list, add, change role, disable, enable, reset the
+password) and a ticket's audit log. Every change to an account is in the audit log.
 
 Only staff may use it; for everyone else every page here is a 404, like a page that does
 not exist.
@@ -11,16 +12,24 @@ import secrets
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from queues.access import ROLE_ORDER, disable_user, parse_role
+from queues.access import (
+    ROLE_ORDER,
+    disable_user,
+    enable_user,
+    parse_role,
+    set_password,
+    set_role,
+)
 from queues.accounts import create_user
-from queues.audit import AuditAction, ticket_audit_log
+from queues.audit import AuditAction, record_staff_change, ticket_audit_log
 from queues.models import Role, User
 from webui import db
-from webui.login import agent, signed_in
+from webui.login import agent, client_address, signed_in
 from webui.need_to_know import ticket_or_404
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -40,6 +49,28 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
     """A button that changes something: only its CSRF token is checked."""
 
 
+class RoleForm(FlaskForm):  # type: ignore[misc]
+    role = SelectField(
+        "Role", choices=[SelectChoice(r.value, r.value.capitalize()) for r in ROLE_ORDER]
+    )
+
+
+def _audit(writer: Session, detail: str) -> None:
+    record_staff_change(writer, agent().user, client_address(), detail)
+
+
+def _other_account(writer: Session, user_id: int) -> User | None:
+    """The account to change, or None (after a flash) when it is the staff member's own:
+    nobody demotes, disables or resets themselves here by accident."""
+    user = writer.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == agent().user.id:
+        flash("You cannot change your own account here (use Change password).")
+        return None
+    return user
+
+
 @bp.before_request
 def staff_only() -> None:
     me = signed_in()
@@ -50,7 +81,9 @@ def staff_only() -> None:
 @bp.route("/users")
 def users() -> str:
     accounts = db.session().scalars(select(User).order_by(User.active.desc(), User.email))
-    return render_template("webui/staff/users.html", users=list(accounts), me=agent().user)
+    return render_template(
+        "webui/staff/users.html", users=list(accounts), me=agent().user, roles=ROLE_ORDER
+    )
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -70,6 +103,7 @@ def add_user() -> str:
             )
             writer.flush()
             email, role = user.email, user.role
+            _audit(writer, f"account {email} added as {role.value}")
     except ValueError as exc:
         reason = str(exc)
         form.email.errors.append(f"{reason[:1].upper()}{reason[1:]}.")
@@ -93,8 +127,64 @@ def disable(user_id: int) -> Response:
             abort(404)
         disable_user(writer, user)
         email = user.email
+        _audit(writer, f"account {email} disabled")
     flash(f"{email} is disabled and signed out everywhere.")
     return redirect(url_for("staff.users"))
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+def change_role(user_id: int) -> Response:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose a role: volunteer, specialist or staff.")
+        return redirect(url_for("staff.users"))
+    with db.writing() as writer:
+        user = _other_account(writer, user_id)
+        if user is None:
+            return redirect(url_for("staff.users"))
+        old, new = user.role, parse_role(form.role.data)
+        set_role(writer, user, new)
+        email = user.email
+        if old is not new:
+            _audit(writer, f"account {email} role {old.value} -> {new.value}")
+    if old is new:
+        flash(f"{email} is already {new.value}.")
+    else:
+        flash(f"{email} is now {new.value}; their sessions have ended.")
+    return redirect(url_for("staff.users"))
+
+
+@bp.route("/users/<int:user_id>/enable", methods=["POST"])
+def enable(user_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with db.writing() as writer:
+        user = writer.get(User, user_id)
+        if user is None:
+            abort(404)
+        enable_user(writer, user)
+        email = user.email
+        _audit(writer, f"account {email} enabled")
+    flash(f"{email} may sign in again.")
+    return redirect(url_for("staff.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+def reset_password(user_id: int) -> Response | str:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    password = secrets.token_urlsafe(15)
+    with db.writing() as writer:
+        user = _other_account(writer, user_id)
+        if user is None:
+            return redirect(url_for("staff.users"))
+        set_password(writer, user, password)
+        email, role = user.email, user.role
+        _audit(writer, f"account {email} password reset")
+    # Shown once, in this answer only (no redirect): it is never stored or logged.
+    return render_template(
+        "webui/staff/user_created.html", email=email, role=role, password=password, reset=True
+    )
 
 
 @bp.route("/tickets/<number>/audit")

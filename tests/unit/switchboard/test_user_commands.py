@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from queues.accounts import verify_password
 from queues.db import make_engine
-from queues.models import Role, User
+from queues.models import AuditEvent, Role, User
 from switchboard.cli import main
 from tests.conftest import PG_ADMIN_URL
 
@@ -115,3 +115,17 @@ def test_web_help_documents_the_options() -> None:
     result = CliRunner().invoke(main, ["web", "--help"])
     for option in ("--host", "--port", "--threads", "--trusted-proxy", "--insecure-cookie"):
         assert option in result.output
+
+
+def test_account_commands_are_in_the_audit_log(sb: Run, database_url: str) -> None:
+    sb("user", "add", "w@example.org", "--role", "specialist")
+    sb("user", "disable", "w@example.org")
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+            rows = [(e.actor.startswith("command:"), e.action, e.detail) for e in events]
+    finally:
+        engine.dispose()
+    assert (True, "staff", "account w@example.org added as specialist") in rows
+    assert (True, "staff", "account w@example.org disabled") in rows

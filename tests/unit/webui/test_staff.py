@@ -106,3 +106,74 @@ def test_audit_page_of_an_ordinary_ticket_is_empty(
     auth.as_role(Role.STAFF)
     page = client.get(f"/staff/tickets/{tickets['general-help']}/audit").get_data(as_text=True)
     assert "No events" in page
+
+
+def _audit_details(factory: sessionmaker[Session]) -> list[str]:
+    with factory() as session:
+        return list(session.scalars(select(AuditEvent.detail).order_by(AuditEvent.id)))
+
+
+def test_change_role_ends_their_sessions_and_is_audited(
+    app: Flask, auth: Auth, client: FlaskClient, people: People, factory: sessionmaker[Session]
+) -> None:
+    target = new_client(app)
+    assert auth.sign_in("target@example.org", client=target).status_code == 302
+    auth.as_role(Role.STAFF)
+    token = auth.csrf(page="/staff/users")
+    url = f"/staff/users/{people.target.id}/role"
+    assert client.post(url, data={"csrf_token": token, "role": "specialist"}).status_code == 302
+    assert "is now specialist" in client.get("/staff/users").get_data(as_text=True)
+    assert target.get("/").status_code == 302  # signed out: new rights from the next sign-in
+    with factory() as session:
+        assert session.get_one(User, people.target.id).role is Role.SPECIALIST
+    assert "account target@example.org role volunteer -> specialist" in _audit_details(factory)
+    # A form without a valid role, and one's own account, change nothing.
+    assert client.post(url, data={"csrf_token": token, "role": "root"}).status_code == 302
+    me = people.by_role[Role.STAFF].id
+    own = client.post(f"/staff/users/{me}/role", data={"csrf_token": token, "role": "volunteer"})
+    assert own.status_code == 302
+    with factory() as session:
+        assert session.get_one(User, me).role is Role.STAFF
+        assert session.get_one(User, people.target.id).role is Role.SPECIALIST
+
+
+def test_reset_password_shows_a_new_one_once_and_enable_lets_them_back(
+    app: Flask, auth: Auth, client: FlaskClient, people: People, factory: sessionmaker[Session]
+) -> None:
+    auth.as_role(Role.STAFF)
+    token = auth.csrf(page="/staff/users")
+    user_id = people.target.id
+    client.post(f"/staff/users/{user_id}/disable", data={"csrf_token": token})
+    assert (
+        client.post(f"/staff/users/{user_id}/enable", data={"csrf_token": token}).status_code == 302
+    )
+    page = client.post(f"/staff/users/{user_id}/password", data={"csrf_token": token})
+    assert page.status_code == 200
+    found = re.search(r"<code>([^<]+)</code>", page.get_data(as_text=True))
+    assert found
+    assert WRONG_LOGIN in auth.sign_in("target@example.org", client=new_client(app)).get_data(
+        as_text=True
+    )  # the old password is gone
+    fresh = auth.sign_in("target@example.org", password=found.group(1), client=new_client(app))
+    assert fresh.status_code == 302
+    details = _audit_details(factory)
+    assert "account target@example.org disabled" in details
+    assert "account target@example.org enabled" in details
+    assert "account target@example.org password reset" in details
+    assert found.group(1) not in " ".join(details)  # never the password itself
+
+
+def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(
+    auth: Auth, people: People, factory: sessionmaker[Session]
+) -> None:
+    from argon2 import PasswordHasher
+
+    from .conftest import PASSWORD
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with factory.begin() as session:
+        session.get_one(User, people.target.id).password_hash = weak
+    assert auth.sign_in("target@example.org").status_code == 302
+    with factory() as session:
+        stored = session.get_one(User, people.target.id).password_hash
+    assert stored != weak and not PasswordHasher().check_needs_rehash(stored)
