@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.backlog import claim_inbound, release_inbound
 from queues.ingest import Outcome, Parser, process_stored
+from queues.models import utcnow
 from queues.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,17 @@ class IngestRunner:
         """
         # Taken before the claim, whose lease starts inside it: errs on the early side.
         claimed = time.monotonic()
+        now = utcnow()
         with self.factory.begin() as session:
             ids = claim_inbound(
                 session,
+                now=now,
                 limit=self.batch,
                 lease=self.lease,
-                max_attempts=self.settings.ingest_max_attempts,
+                max_attempts=max(
+                    self.settings.ingest_max_crashes, self.settings.ingest_max_attempts
+                ),
+                first_only=True,
             )
         lease = self.lease.total_seconds()
         for n, inbound_id in enumerate(ids):
@@ -67,13 +73,20 @@ class IngestRunner:
                 why = "stopping" if stopping else "half the lease has gone by"
                 if elapsed < lease:
                     with self.factory.begin() as session:
-                        release_inbound(session, ids[n:])
+                        # Only the next in line had its attempt counted (mark_next).
+                        release_inbound(session, ids[n:], counted=ids[n : n + 1])
                     log.info("%s; gave back %d claimed messages", why, len(ids) - n)
                 else:  # another runner may hold them by now: they are not ours to touch
                     log.warning("%s; the lease ran out on %d messages", why, len(ids) - n)
                 return n
             outcome = process_stored(
-                self.factory, inbound_id, self.settings, self.parse, attempt_counted=True
+                self.factory,
+                inbound_id,
+                self.settings,
+                self.parse,
+                attempt_counted=True,
+                mark_next=ids[n + 1] if n + 1 < len(ids) else None,
+                lease_until=now + self.lease,
             )
             self._log(outcome)
             if self.after_each is not None:

@@ -15,12 +15,13 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.autoreply import queue_acknowledgement
-from queues.backlog import DEFAULT_LEASE, retry_delay
+from queues.backlog import DEFAULT_LEASE, mark_started, retry_delay
 from queues.followup import FollowupMatch, find_followup
 from queues.mail import IncomingMail, sha256_hex
 from queues.models import (
@@ -152,12 +153,17 @@ def process_stored(
     parse: Parser,
     *,
     attempt_counted: bool = False,
+    mark_next: int | None = None,
+    lease_until: datetime | None = None,
 ) -> Outcome:
     """Process one stored message in its own transaction; record failures, never raise.
 
     The attempt is counted in a committed transaction *before* processing, so a message
     that crashes the whole process (not just raises) is still quarantined in the end.
-    `attempt_counted` says the caller already did that (e.g. when storing it).
+    `attempt_counted` says the caller already did that (e.g. when storing it). `mark_next`:
+    count the attempt of the message the caller starts next in the transaction that ends
+    this one, so that it is counted before it starts at no extra commit (see
+    queues.backlog.claim_inbound); `lease_until` is the lease the claim set on it.
     """
     if not attempt_counted:
         with factory.begin() as session:
@@ -168,13 +174,21 @@ def process_stored(
             inbound.attempts += 1
     try:
         with factory.begin() as session:
-            return _process_one(session, inbound_id, settings, parse)
+            outcome = _process_one(session, inbound_id, settings, parse)
+            if mark_next is not None:
+                mark_started(session, mark_next, lease_until)
+            return outcome
     except AlreadyProcessed as exc:
         log.warning("%s; our work on it was rolled back", exc)
+        if mark_next is not None:
+            with factory.begin() as session:
+                mark_started(session, mark_next, lease_until)
         return Outcome(kind="already-processed", inbound_id=inbound_id)
     except Exception as exc:
         log.warning("inbound %s failed: %s", inbound_id, exc, exc_info=True)
         with factory.begin() as session:
+            if mark_next is not None:
+                mark_started(session, mark_next, lease_until)
             return _record_failure(session, inbound_id, exc, settings)
 
 

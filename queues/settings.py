@@ -91,6 +91,13 @@ class Settings:
     ack_per_sender_per_day / ack_global_per_day: caps on acknowledgements.
     max_message_bytes: larger messages are refused by the gateway (552).
     ingest_max_attempts: processing attempts before a message is quarantined.
+    ingest_max_crashes: started attempts that never ended (the runner died, or ran past its
+        lease, each time) after which a message is quarantined when it is next due. Higher
+        than ingest_max_attempts: a runner killed by a restart or the OOM killer dies with
+        an innocent message in hand, and that must not quarantine someone's report.
+    ingest_runners: ingest runner threads in `work` and `serve`; 0 = automatic: one on SQLite
+        (its single writer gains nothing from more), two on PostgreSQL (one decides while
+        the other waits for the server).
     ingest_lease_seconds: how long an ingest runner's claim on stored mail lasts. If the
         runner dies, another one takes the mail over once the lease has run out; a runner
         starts a claimed message only within the first half of its lease (the rest is
@@ -129,6 +136,8 @@ class Settings:
     max_message_bytes: int = 35 * 1024 * 1024
     ingest_max_attempts: int = 3
     ingest_lease_seconds: float = 300.0
+    ingest_runners: int = 0
+    ingest_max_crashes: int = 5
     rule_timeout_seconds: float = 0.25
     blocked_sender_tickets: bool = False
     emergency_text: str = (
@@ -165,7 +174,13 @@ class Settings:
         object.__setattr__(self, "addresses", normalized)
         own = tuple(a.strip().lower() for a in self.own_addresses)
         object.__setattr__(self, "own_addresses", own)
-        for key in ("ack_per_sender_per_day", "ack_global_per_day", "ingest_max_attempts"):
+        for key in (
+            "ack_per_sender_per_day",
+            "ack_global_per_day",
+            "ingest_max_attempts",
+            "ingest_runners",
+            "ingest_max_crashes",
+        ):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
         for key in ("ingest_lease_seconds", "outbox_lease_seconds"):

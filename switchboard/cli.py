@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -378,14 +378,24 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     from mailgate.runners import IngestRunner
 
     wake_ingest, wake_outbox = threading.Event(), threading.Event()
-    ingest_runner = IngestRunner(
-        app.sessions, app.settings, parse_message, after_each=lambda _outcome: wake_outbox.set()
-    )
+    count = app.settings.ingest_runners or (2 if app.engine.dialect.name == "postgresql" else 1)
+    ingest_runners = [
+        IngestRunner(
+            app.sessions,
+            app.settings,
+            parse_message,
+            after_each=lambda _outcome: wake_outbox.set(),
+        )
+        for _ in range(count)
+    ]
     outbox_runner = OutboxRunner(
         app.sessions, app.settings, lease=timedelta(seconds=app.settings.outbox_lease_seconds)
     )
     threads = [
-        _thread("ingest", lambda: ingest_runner.run(stop, wake_ingest)),
+        *(
+            _thread(f"ingest-{n}", partial(runner.run, stop, wake_ingest))
+            for n, runner in enumerate(ingest_runners, 1)
+        ),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
         _thread("pending", lambda: _reopen_pending(app.sessions, stop)),
     ]

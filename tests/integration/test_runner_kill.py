@@ -373,11 +373,15 @@ def test_poison_message_is_quarantined_while_the_others_flow_on(
 def test_runners_never_work_on_a_message_whose_lease_ran_out(
     database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Two runners, a lease of 1 s and messages that take 0.2 s each: a batch of ten would
-    take 2 s. Each runner gives back what it has not started after 0.5 s, so no claim ever
-    runs out under a runner: every message is processed once, at its first attempt."""
+    """Two runners, a lease of 2 s and messages that take 0.2 s each: a batch of ten would
+    take over 2 s. Each runner gives back what it has not started after 1 s, so no claim ever
+    runs out under a runner: every message is processed once, at its first attempt.
+
+    (The margin must cover one message plus waiting for the other runner: on SQLite the
+    parse runs inside the write transaction, so runners queue behind each other's 0.2 s;
+    with a 1 s lease a message sometimes overran the half still left.)"""
     settings = Settings(
-        database_url=database_url, var_dir=tmp_path / "var", ingest_lease_seconds=1.0
+        database_url=database_url, var_dir=tmp_path / "var", ingest_lease_seconds=2.0
     )
     engine = make_engine(database_url)
     factory = make_sessionmaker(engine)

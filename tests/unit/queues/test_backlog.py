@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.backlog import claim_inbound
+from queues.backlog import claim_inbound, mark_started, release_inbound
 from queues.ingest import AlreadyProcessed, process_inbound, process_stored, store_inbound
 from queues.models import InboundMail, InboundState, OutboxMessage, Ticket, utcnow
 from queues.rows import load_stored
@@ -83,3 +83,51 @@ def test_process_stored_reports_a_message_already_done(gate: FakeGate) -> None:
     assert process_stored(gate.factory, inbound_id, gate.settings, gate.parse).kind == "new"
     again = process_stored(gate.factory, inbound_id, gate.settings, gate.parse)
     assert again.kind == "done"
+
+
+def test_a_killed_runner_has_counted_an_attempt_only_for_the_message_in_hand(
+    gate: FakeGate,
+) -> None:
+    """Claim three, finish the first (counting the second in the same commit), then die."""
+    ids = [_store(gate) for _ in range(3)]
+    with gate.factory.begin() as session:
+        assert claim_inbound(session, first_only=True) == ids
+    process_stored(
+        gate.factory, ids[0], gate.settings, gate.parse, attempt_counted=True, mark_next=ids[1]
+    )
+    # ... the process dies while working on ids[1]; ids[2] was waiting its turn.
+    with gate.factory() as session:
+        attempts = [session.get_one(InboundMail, i).attempts for i in ids]
+    assert attempts == [1, 1, 0]
+
+
+def test_giving_back_takes_back_only_the_counted_attempt(gate: FakeGate) -> None:
+    ids = [_store(gate) for _ in range(3)]
+    with gate.factory.begin() as session:
+        claim_inbound(session, first_only=True)
+    with gate.factory.begin() as session:
+        release_inbound(session, ids, counted=ids[:1])
+    with gate.factory() as session:
+        rows = [session.get_one(InboundMail, i) for i in ids]
+        assert [r.attempts for r in rows] == [0, 0, 0]
+        assert all(r.next_attempt_at <= utcnow() for r in rows)  # due again at once
+
+
+def test_mail_that_was_in_hand_when_a_runner_died_goes_last(gate: FakeGate) -> None:
+    ids = [_store(gate) for _ in range(3)]
+    with gate.factory.begin() as session:
+        session.get_one(InboundMail, ids[0]).attempts = 2  # in hand at two deaths
+    with gate.factory.begin() as session:
+        assert claim_inbound(session, first_only=True) == [ids[1], ids[2], ids[0]]
+
+
+def test_the_next_message_is_counted_only_while_our_claim_holds_it(gate: FakeGate) -> None:
+    ids = [_store(gate) for _ in range(2)]
+    now, lease = utcnow(), timedelta(seconds=30)
+    with gate.factory.begin() as session:
+        claim_inbound(session, now=now, lease=lease, first_only=True)
+    with gate.factory.begin() as session:
+        mark_started(session, ids[1], now + lease)  # still ours: counted
+        mark_started(session, ids[1], now + lease + timedelta(seconds=1))  # someone else's
+    with gate.factory() as session:
+        assert session.get_one(InboundMail, ids[1]).attempts == 1

@@ -54,3 +54,15 @@ def test_missing_file_and_negative_caps() -> None:
         load_settings("/nonexistent/sb.toml", environ={})
     with pytest.raises(SettingsError):
         Settings(ack_global_per_day=-1)
+
+
+def test_runner_counts_and_leases_are_checked() -> None:
+    assert Settings(ingest_runners=3).ingest_runners == 3
+    for bad in (
+        {"ingest_runners": -1},
+        {"ingest_max_crashes": -1},
+        {"ingest_lease_seconds": 0},
+        {"outbox_lease_seconds": -5},
+    ):
+        with pytest.raises(SettingsError):
+            Settings(**bad)  # type: ignore[arg-type]
