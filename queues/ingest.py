@@ -173,8 +173,12 @@ def process_stored(
                 return Outcome(kind=state, inbound_id=inbound_id)
             inbound.attempts += 1
     try:
+        stored, mail = _parse_first(factory, inbound_id, parse)
         with factory.begin() as session:
-            outcome = _process_one(session, inbound_id, settings, parse)
+            if stored is None or mail is None:
+                outcome = _process_one(session, inbound_id, settings, parse)
+            else:
+                outcome = process_inbound(session, stored, settings, lambda _raw: mail)
             if mark_next is not None:
                 mark_started(session, mark_next, lease_until)
             return outcome
@@ -190,6 +194,23 @@ def process_stored(
             if mark_next is not None:
                 mark_started(session, mark_next, lease_until)
             return _record_failure(session, inbound_id, exc, settings)
+
+
+def _parse_first(
+    factory: sessionmaker[Session], inbound_id: int, parse: Parser
+) -> tuple[StoredMail | None, IncomingMail | None]:
+    """Read and parse the message before the deciding transaction begins.
+
+    Parsing is the slow part (a large message takes a second) and needs no lock; on SQLite
+    the deciding transaction holds the database's one write lock, which the other runners,
+    the gateway and the web UI then wait for. If another runner finishes the message in
+    the meantime, finishing ours fails (AlreadyProcessed) and rolls back.
+    """
+    with factory() as session:
+        stored = load_stored(session.connection(), inbound_id)
+    if stored is None or stored.state not in (InboundState.NEW, InboundState.FAILED):
+        return stored, None
+    return stored, parse(stored.raw)
 
 
 def process_batch(

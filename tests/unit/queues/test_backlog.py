@@ -3,16 +3,22 @@ when a runner's lease ran out and another runner finished the message first."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.backlog import claim_inbound, mark_started, release_inbound
+from queues.db import make_engine, make_sessionmaker
 from queues.ingest import AlreadyProcessed, process_inbound, process_stored, store_inbound
+from queues.mail import IncomingMail
+from queues.migrate import upgrade
 from queues.models import InboundMail, InboundState, OutboxMessage, Ticket, utcnow
 from queues.rows import load_stored
+from queues.seed import seed_queues
 from queues.settings import Settings
 
 from .builders import FakeGate, make_mail
@@ -131,3 +137,38 @@ def test_the_next_message_is_counted_only_while_our_claim_holds_it(gate: FakeGat
         mark_started(session, ids[1], now + lease + timedelta(seconds=1))  # someone else's
     with gate.factory() as session:
         assert session.get_one(InboundMail, ids[1]).attempts == 1
+
+
+def test_the_message_is_parsed_before_the_write_lock_is_taken(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """On SQLite the deciding transaction holds the database's only write lock; a parse
+    (a second for a large message) must not hold up the gateway and the web UI."""
+    url = f"sqlite:///{tmp_path / 'lock.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with factory.begin() as session:
+        seed_queues(session)
+    gate = FakeGate(factory, settings)
+    inbound_id = _store(gate)
+    writes_during_parse: list[bool] = []
+
+    def parse(raw: bytes) -> IncomingMail:
+        other = sqlite3.connect(tmp_path / "lock.db", timeout=0.05)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once while someone holds the lock
+            other.rollback()
+            writes_during_parse.append(True)
+        except sqlite3.OperationalError:
+            writes_during_parse.append(False)
+        finally:
+            other.close()
+        return gate.parse(raw)
+
+    try:
+        outcome = process_stored(factory, inbound_id, settings, parse, attempt_counted=True)
+    finally:
+        engine.dispose()
+    assert outcome.kind == "new"
+    assert writes_during_parse == [True]
