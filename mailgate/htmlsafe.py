@@ -10,48 +10,17 @@ url(), no positioning that could overlay the agent UI, no display:none hiding te
 
 from __future__ import annotations
 
-import copy
-
 import nh3
+
+from queues import htmlpolicy
 
 __all__ = ["sanitize_html"]
 
-_TAGS = set(nh3.ALLOWED_TAGS) | {"font"}
-_ATTRIBUTES: dict[str, set[str]] = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
-_ATTRIBUTES.setdefault("*", set()).update({"style", "title", "lang", "dir", "align"})
-_ATTRIBUTES.setdefault("font", set()).update({"color", "size", "face"})
-_ATTRIBUTES["td"].update({"valign", "width"})
-_ATTRIBUTES["th"].update({"valign", "width"})
-_ATTRIBUTES["table"].update({"border", "cellpadding", "cellspacing", "width"})
-_ATTRIBUTES["img"].add("title")
-_CONTENT_DROPPED = {
-    "script",
-    "style",
-    "title",
-    "noscript",
-    "template",
-    "svg",
-    "math",
-    "iframe",
-    "object",
-    "embed",
-    "textarea",
-    "select",
-}
+_TAGS = set(htmlpolicy.TAGS)
+_ATTRIBUTES = htmlpolicy.attributes()
+_CONTENT_DROPPED = set(htmlpolicy.CONTENT_DROPPED)
 _URL_SCHEMES = {"http", "https", "mailto", "cid", "data", "tel"}
-_STYLE_PROPERTIES = {
-    "color",
-    "background-color",
-    "font-weight",
-    "font-style",
-    "font-family",
-    "font-size",
-    "text-align",
-    "text-decoration",
-    "vertical-align",
-    "white-space",
-    "direction",
-}
+_STYLE_PROPERTIES = set(htmlpolicy.STYLE_PROPERTIES)
 _SAFE_DATA_IMAGE = ("data:image/png", "data:image/gif", "data:image/jpeg", "data:image/webp")
 
 

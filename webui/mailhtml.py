@@ -21,12 +21,13 @@ from data: only) by webui.tickets.
 from __future__ import annotations
 
 import base64
-import copy
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
 import nh3
+
+from queues import htmlpolicy
 
 __all__ = ["IMAGE_TYPES", "document", "image_type", "sanitize"]
 
@@ -35,41 +36,11 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 MAX_IMAGE_BYTES = 3 * 1024 * 1024
 MAX_TOTAL_IMAGE_BYTES = 12 * 1024 * 1024
 
-_TAGS = set(nh3.ALLOWED_TAGS) | {"font"}
-_ATTRIBUTES: dict[str, set[str]] = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
-_ATTRIBUTES.setdefault("*", set()).update({"style", "title", "lang", "dir", "align"})
-_ATTRIBUTES.setdefault("font", set()).update({"color", "size", "face"})
+_TAGS = set(htmlpolicy.TAGS)
+_ATTRIBUTES = htmlpolicy.attributes()
 _ATTRIBUTES["a"] = set()  # the text of a link stays, the link does not
-for _cell in ("td", "th"):
-    _ATTRIBUTES.setdefault(_cell, set()).update({"valign", "width"})
-_ATTRIBUTES.setdefault("table", set()).update({"border", "cellpadding", "cellspacing", "width"})
-_CONTENT_DROPPED = {
-    "script",
-    "style",
-    "title",
-    "noscript",
-    "template",
-    "svg",
-    "math",
-    "iframe",
-    "object",
-    "embed",
-    "textarea",
-    "select",
-}
-_STYLE_PROPERTIES = {
-    "color",
-    "background-color",
-    "font-weight",
-    "font-style",
-    "font-family",
-    "font-size",
-    "text-align",
-    "text-decoration",
-    "vertical-align",
-    "white-space",
-    "direction",
-}
+_CONTENT_DROPPED = set(htmlpolicy.CONTENT_DROPPED)
+_STYLE_PROPERTIES = set(htmlpolicy.STYLE_PROPERTIES)
 _DANGEROUS_STYLE = re.compile(r"url\(|expression|@import|\\|javascript:|behavior|binding", re.I)
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _DATA_IMAGE = re.compile(r"^data:(image/(?:png|jpeg|gif|webp));base64,[A-Za-z0-9+/=\s]*$", re.I)
