@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 from waitress import create_server
 
@@ -28,7 +26,7 @@ from queues.migrate import upgrade
 from queues.models import Queue, Role, Ticket, User
 from queues.seed import seed_queues
 from queues.settings import Settings
-from tests.conftest import PG_ADMIN_URL, service_missing
+from tests.conftest import new_pg_database, service_missing
 from webui import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,14 +97,8 @@ def database_url(
         yield f"sqlite:///{tmp_path_factory.mktemp('browser') / 'web.db'}"
         return
     request.getfixturevalue("pg_database_url")  # skips or fails when the server is absent
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = "switchboard_web_" + uuid.uuid4().hex[:10]
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("switchboard_web") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queues.accounts import verify_password
 from queues.db import make_engine
 from queues.models import AuditEvent, Role, User
 from switchboard.cli import main
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import new_pg_database
 
 Run = Callable[..., Result]
 
@@ -28,14 +26,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'cli.db'}"
         return
     request.getfixturevalue("pg_database_url")  # skips or fails when the server is absent
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = "switchboard_users_" + uuid.uuid4().hex[:10]
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("switchboard_users") as url:
+        yield url
 
 
 @pytest.fixture
