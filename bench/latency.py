@@ -28,12 +28,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import re
 import signal
 import smtplib
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,6 +48,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from smtp import machine  # bench/smtp.py: the same machine line for both reports
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -319,21 +318,6 @@ def report(run: Run, sink: Sink, messages: int) -> None:
     since_first("last 250", max(run.accepted.values(), default=None))
     since_first("last ticket committed", run.last_ticket)
     since_first("last acknowledgement (relay)", max(arrivals.values(), default=None))
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.platform()}; {cpu}; {os.cpu_count()} CPUs; Python "
-        f"{platform.python_version()}; SQLite {sqlite3.sqlite_version}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ from queues.access import visible_queues, visible_tickets
 from queues.models import Queue, Ticket, TicketState
 from queues.ticketlist import ACTIVE_STATES
 from webui import db
-from webui.lists import ticket_url
 from webui.login import agent
+from webui.tickets import ticket_url
 from webui.timefmt import since, stamp
 
 bp = Blueprint("home", __name__)

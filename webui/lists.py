@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
@@ -38,6 +38,7 @@ from queues.ticketlist import (
 from webui import db
 from webui.labels import priority_label
 from webui.login import agent
+from webui.tickets import ticket_url
 from webui.timefmt import since, stamp
 
 bp = Blueprint("lists", __name__)
@@ -54,13 +55,6 @@ STATE_CHOICES = [
     (StateFilter.PENDING, "Pending"),
     (StateFilter.CLOSED, "Closed"),
 ]
-
-
-def ticket_url(number: str) -> str:
-    """The ticket view's address (its blueprint may not be registered in every build)."""
-    if "tickets.view" in current_app.view_functions:
-        return url_for("tickets.view", number=number)
-    return f"/tickets/{number}"
 
 
 @dataclass(frozen=True)

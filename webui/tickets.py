@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, abort, make_response, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
@@ -191,6 +191,11 @@ def _merged_into(ticket: Ticket, me: User) -> Ticket | None:
         return None
     stmt = visible_tickets(me).where(Ticket.id == ticket.merged_into_id)
     return db.session().scalar(stmt)
+
+
+def ticket_url(number: str) -> str:
+    """The address of a ticket's page, for links and redirects from the other blueprints."""
+    return url_for("tickets.view", number=number)
 
 
 @bp.route("/<number>")

@@ -23,7 +23,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    url_for,
 )
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -37,6 +36,7 @@ from queues.settings import Settings
 from webui import db
 from webui.login import Agent, agent, client_address
 from webui.need_to_know import ticket_or_404
+from webui.tickets import ticket_url
 
 bp = Blueprint("work", __name__, url_prefix="/tickets/<number>")
 
@@ -50,13 +50,6 @@ def utcnow() -> datetime:
 def settings() -> Settings:
     found: Settings = current_app.config["SETTINGS"]
     return found
-
-
-def ticket_url(number: str) -> str:
-    """The ticket view (tickets.view), or its plain path while that blueprint is absent."""
-    if "tickets.view" in current_app.view_functions:
-        return url_for("tickets.view", number=number)
-    return f"/tickets/{number}"
 
 
 def back(number: str, message: str) -> Response:
