@@ -74,6 +74,11 @@ class IncomingMail:
     message_id: str | None  # without angle brackets; None when absent or unusable
     subject: str
     from_: Address | None  # None when From is missing or has no usable address
+    # Who wrote it, for answering: From first, else the first parseable From, Reply-To,
+    # Sender or the envelope sender (mailgate.parser); `requester_source` names which
+    # ("from", "from:2", "reply-to", "sender", "envelope", or "" when none was found).
+    requester: Address | None = None
+    requester_source: str = ""
     sender: Address | None = None  # the Sender header, if any
     reply_to: list[Address] = field(default_factory=list)
     to: list[Address] = field(default_factory=list)
