@@ -243,7 +243,10 @@ class Ticket(Base):
     )
     participants: Mapped[list[Participant]] = relationship(cascade="all, delete-orphan")
     events: Mapped[list[TicketEvent]] = relationship(
-        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
+        back_populates="ticket",
+        order_by="TicketEvent.id",
+        cascade="all, delete-orphan",
+        foreign_keys="TicketEvent.ticket_id",
     )
 
 
@@ -375,8 +378,11 @@ class TicketEvent(Base):
     actor: Mapped[str] = mapped_column(String(320), default="system")
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # The other ticket this row is about (a link, a merge, a quoted number), by id and never
+    # by number in `detail`: a page names it only to those who may see it (migration 0006).
+    ref_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
 
-    ticket: Mapped[Ticket] = relationship(back_populates="events")
+    ticket: Mapped[Ticket] = relationship(back_populates="events", foreign_keys=[ticket_id])
 
 
 class RoutingRule(Base):

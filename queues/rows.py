@@ -246,15 +246,29 @@ def insert_article(
     return article_id
 
 
-def add_events(conn: Connection, ticket_id: int, events: Sequence[tuple[str, str]]) -> None:
-    """Append (kind, detail) entries to a ticket's history, in order."""
+def add_events(
+    conn: Connection,
+    ticket_id: int,
+    events: Sequence[tuple[str, str] | tuple[str, str, int | None]],
+) -> None:
+    """Append (kind, detail[, ref_ticket_id]) entries to a ticket's history, in order.
+
+    A row about another ticket names it by `ref_ticket_id`, never by number in `detail`.
+    """
     if not events:
         return
     now = utcnow()
     conn.execute(
         INSERT_EVENT,
         [
-            {"ticket_id": ticket_id, "at": now, "actor": "system", "kind": k, "detail": d}
-            for k, d in events
+            {
+                "ticket_id": ticket_id,
+                "at": now,
+                "actor": "system",
+                "kind": e[0],
+                "detail": e[1],
+                "ref_ticket_id": e[2] if len(e) > 2 else None,
+            }
+            for e in events
         ],
     )
