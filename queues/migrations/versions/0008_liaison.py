@@ -1,4 +1,4 @@
-"""police liaison: cases, partners, country policy, disclosure register, retention (issue 11)
+"""police liaison: cases, partners, country policy, disclosure register (issue 11)
 
 Revision ID: 0008
 Revises: 0007
