@@ -517,3 +517,7 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# Tables of capabilities that live in their own packages (the metadata must be complete).
+import queues.liaison.models  # noqa: E402, F401
