@@ -310,6 +310,12 @@ class InboundMail(Base):
     article_id: Mapped[int | None] = mapped_column(BigInteger)
     # IMAP provenance (issue 3): the same (mailbox, uidvalidity, uid) is never imported twice.
     imap_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    # Sender authentication (issue 8, migration 0005): the client as the gateway saw it, and
+    # the verdict of its checks or of our own Authentication-Results (queues.trust.verdict);
+    # None for mail without an envelope (files, IMAP).
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    client_helo: Mapped[str | None] = mapped_column(String(255))
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Article(Base):
@@ -335,6 +341,12 @@ class Article(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     defects: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Incoming mail (issue 8, migration 0005): the envelope sender as received (pages show it
+    # when it differs from From) and the sender authentication verdict, "pass", "fail" or
+    # "none", with its reasons in a line; None where there was no envelope to check.
+    envelope_from: Mapped[str | None] = mapped_column(String(320))
+    auth_verdict: Mapped[str | None] = mapped_column(String(10))
+    auth_summary: Mapped[str | None] = mapped_column(String(500))
 
     ticket: Mapped[Ticket] = relationship(back_populates="articles")
     attachments: Mapped[list[Attachment]] = relationship(
@@ -521,3 +533,4 @@ class LoginThrottle(Base):
 
 # Tables of capabilities that live in their own packages (the metadata must be complete).
 import queues.liaison.models  # noqa: E402, F401
+import queues.trust.models  # noqa: E402, F401
