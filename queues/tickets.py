@@ -12,6 +12,8 @@ releases it, staff may break it.
 
 Need to know holds here too: an agent can act only on tickets in queues they may see, can
 move a ticket only to such a queue, and merge or link only tickets they may see both of.
+The history rows of a merge or link name the other ticket by `ref_ticket_id` and a mark in
+the text, never by number: others who look later may not see it (queues.present).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from queues.models import (
     TicketState,
     User,
 )
+from queues.present import RESTRICTED, TICKET_MARK
 
 LOCK_DURATION = timedelta(minutes=10)
 MIN_PRIORITY = 1
@@ -78,10 +81,25 @@ def display_name(user: User) -> str:
 
 
 def add_event(
-    session: Session, ticket: Ticket, user: User, kind: str, detail: str, now: datetime
+    session: Session,
+    ticket: Ticket,
+    user: User,
+    kind: str,
+    detail: str,
+    now: datetime,
+    ref: Ticket | None = None,
 ) -> None:
+    """One history row; a row about another ticket names it by `ref` and TICKET_MARK in
+    `detail`, never by number (queues.present shows it only to those who may see it)."""
     session.add(
-        TicketEvent(ticket_id=ticket.id, at=now, actor=user.email, kind=kind, detail=detail)
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=now,
+            actor=user.email,
+            kind=kind,
+            detail=detail,
+            ref_ticket_id=ref.id if ref is not None else None,
+        )
     )
 
 
@@ -100,10 +118,11 @@ def _change(
     detail: str,
     client: str | None,
     audit_detail: str | None = None,
+    ref: Ticket | None = None,
 ) -> None:
     """History and audit for one change; `audit_detail` when `detail` carries content."""
     ticket.updated_at = now
-    add_event(session, ticket, user, kind, detail, now)
+    add_event(session, ticket, user, kind, detail, now, ref)
     audit_change(
         session, user, ticket, client, audit_detail if audit_detail is not None else detail
     )
@@ -116,11 +135,15 @@ def require_visible(user: User, ticket: Ticket) -> None:
         raise TicketError("There is no such ticket.")
 
 
-def _require_not_merged(session: Session, ticket: Ticket) -> None:
+def _require_not_merged(session: Session, ticket: Ticket, user: User) -> None:
+    """Refuse work on a merged ticket, naming where it went only if `user` may see it."""
     if ticket.merged_into_id is not None:
         target = session.get(Ticket, ticket.merged_into_id)
-        where = f"ticket {target.number}" if target is not None else "another ticket"
-        raise TicketError(f"This ticket was merged into {where}: work on that one.")
+        if target is not None and user.active and can_see_queue(user.role, target.queue):
+            where = f"ticket {target.number}: work on that one"
+        else:
+            where = f"{RESTRICTED}, which you cannot see"
+        raise TicketError(f"This ticket was merged into {where}.")
 
 
 def lock_for_update(session: Session, ticket: Ticket | int) -> Ticket:
@@ -217,7 +240,7 @@ def acquire_lock(
     Returns until when it holds. Renewing writes no history; taking it does.
     """
     require_visible(user, ticket)
-    _require_not_merged(session, ticket)
+    _require_not_merged(session, ticket, user)
     held = current_lock(session, ticket, now)
     if held is not None and held.user_id != user.id:
         raise LockHeld(held.holder, held.until)
@@ -292,7 +315,7 @@ def set_state(
     if new not in AGENT_STATES:
         raise TicketError("Choose a state: open, pending or closed.")
     if ticket.merged_into_id is not None and new is not TicketState.CLOSED:
-        _require_not_merged(session, ticket)
+        _require_not_merged(session, ticket, user)
     old = ticket.state
     if new is TicketState.PENDING:
         if pending_until is None:
@@ -441,10 +464,10 @@ def merge(
     cannot be merged into one that fewer people may see (its content would reach them).
     """
     require_visible(user, source)
-    _require_not_merged(session, source)
+    _require_not_merged(session, source, user)
     target = _other_ticket(session, user, target_number, source)
     if target.merged_into_id is not None:
-        _require_not_merged(session, target)
+        _require_not_merged(session, target, user)
     if not role_at_least(target.queue.min_role, source.queue.min_role):
         raise TicketError(
             f"Ticket {target.number} is in a queue more people may see: move it to "
@@ -485,9 +508,10 @@ def merge(
         user,
         now,
         "merged",
-        f"merged into {target.number} ({len(moved)} articles moved; was {old_state.value})",
+        f"merged into {TICKET_MARK} ({len(moved)} articles moved; was {old_state.value})",
         client,
         f"merged into ticket id {target.id}",
+        ref=target,
     )
     _change(
         session,
@@ -495,9 +519,10 @@ def merge(
         user,
         now,
         "merged-from",
-        f"ticket {source.number} merged into this one ({len(moved)} articles)",
+        f"{TICKET_MARK} merged into this one ({len(moved)} articles)",
         client,
         f"ticket id {source.id} merged in",
+        ref=source,
     )
     return target
 
@@ -532,9 +557,10 @@ def link(
         user,
         now,
         "link",
-        f"linked to {other.number}",
+        f"linked to {TICKET_MARK}",
         client,
         f"linked to ticket id {other.id}",
+        ref=other,
     )
     _change(
         session,
@@ -542,9 +568,10 @@ def link(
         user,
         now,
         "link",
-        f"linked to {ticket.number}",
+        f"linked to {TICKET_MARK}",
         client,
         f"linked to ticket id {ticket.id}",
+        ref=ticket,
     )
     return other
 

@@ -35,7 +35,7 @@ from queues.ingest import (
 )
 from queues.migrate import current_revision, head_revision, upgrade
 from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
-from queues.present import ticket_detail, ticket_summary
+from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
 from queues.seed import seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
 
@@ -271,7 +271,9 @@ def show(app: App, number: str, as_json: bool) -> None:
         if ticket is None:
             raise click.ClickException(f"no ticket {number}")
         data = ticket_detail(ticket)
-        history = [(e.at.isoformat()[:19], e.kind, e.detail) for e in ticket.events]
+        # The operator sees every ticket: history rows name the other ticket by number.
+        data["history"] = [history_dict(e) for e in ticket_history(session, ticket, None)]
+    history = [(e["at"][:19], e["kind"], e["detail"]) for e in data["history"]]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return

@@ -1,9 +1,14 @@
 """The `tickets` blueprint: a ticket's page, its messages' HTML in a sandbox, its attachments.
 
-Every view fetches the ticket through webui.need_to_know.ticket_or_404: a ticket in a queue
+The page fetches the ticket through webui.need_to_know.ticket_or_404: a ticket in a queue
 the agent cannot see is a 404 like one that does not exist, and each view of a restricted
-ticket is audited (downloads as "download"). An article or attachment named in the URL must
-belong to that ticket, else 404, so no URL reaches into another ticket.
+ticket is audited (downloads as "download"). An article or attachment named in the URL is
+found by one query that asks for it in a ticket of that number *the agent may see*, so a
+hidden ticket's own article answers like another ticket's or a missing one: the same 404
+after the same statements, with no timing difference (DESIGN.md, need to know).
+
+History rows, links and the merge notice name another ticket only to an agent who may see
+it, else as "a restricted ticket" or not at all, by kind (queues.present).
 
 Hostile mail stays harmless: the thread shows each message's text, escaped; the HTML is shown
 only when the agent asks, in an `<iframe sandbox>` whose document (webui.mailhtml) has its
@@ -16,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
+from queues import present
 from queues.access import visible_tickets
-from queues.audit import AuditAction
+from queues.audit import AuditAction, record
 from queues.models import (
     Article,
     ArticleKind,
@@ -32,13 +39,11 @@ from queues.models import (
     OutboxState,
     Role,
     Ticket,
-    TicketEvent,
-    TicketLink,
     User,
 )
 from webui import db, downloads, mailhtml, timefmt
 from webui.labels import priority_label
-from webui.login import agent
+from webui.login import agent, client_address
 from webui.need_to_know import ticket_or_404
 from webui.security import CONTENT_SECURITY_POLICY
 
@@ -66,14 +71,6 @@ DELIVERY_LABELS = {
     OutboxState.SENT: "sent",
     OutboxState.FAILED: "delivery failed",
 }
-
-
-@dataclass(frozen=True)
-class Link:
-    """Another ticket the agent may see, and how it relates to this one."""
-
-    ticket: Ticket
-    label: str
 
 
 @dataclass
@@ -147,52 +144,6 @@ def _thread(ticket: Ticket) -> list[ThreadEntry]:
     return entries
 
 
-def _links(ticket: Ticket, me: User) -> list[Link]:
-    """Linked and merged tickets the agent may see; hidden ones are not mentioned at all."""
-    session = db.session()
-    rows = list(
-        session.scalars(
-            select(TicketLink).where(
-                or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)
-            )
-        )
-    )
-    merged_in = list(
-        session.scalars(
-            visible_tickets(me).where(Ticket.merged_into_id == ticket.id).order_by(Ticket.id)
-        )
-    )
-    other_ids = {r.target_id if r.source_id == ticket.id else r.source_id for r in rows}
-    visible: dict[int, Ticket] = {}
-    if other_ids:
-        stmt = visible_tickets(me).where(Ticket.id.in_(other_ids))
-        visible = {t.id: t for t in session.scalars(stmt)}
-    links = []
-    for row in sorted(rows, key=lambda r: r.id):
-        outgoing = row.source_id == ticket.id
-        other = visible.get(row.target_id if outgoing else row.source_id)
-        if other is None:
-            continue
-        if row.kind == "quoted-number":
-            label = (
-                "its sender quoted this ticket's number in a new message"
-                if not outgoing
-                else "this ticket's sender quoted its number"
-            )
-        else:
-            label = row.kind.replace("-", " ")
-        links.append(Link(other, label))
-    links += [Link(t, "merged into this ticket") for t in merged_in]
-    return links
-
-
-def _merged_into(ticket: Ticket, me: User) -> Ticket | None:
-    if ticket.merged_into_id is None:
-        return None
-    stmt = visible_tickets(me).where(Ticket.id == ticket.merged_into_id)
-    return db.session().scalar(stmt)
-
-
 def ticket_url(number: str) -> str:
     """The address of a ticket's page, for links and redirects from the other blueprints."""
     return url_for("tickets.view", number=number)
@@ -204,20 +155,16 @@ def view(number: str) -> Response:
     me = agent().user
     session = db.session()
     thread = _thread(ticket)
-    events = list(
-        session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
-        )
-    )
     owner = session.get(User, ticket.owner_id) if ticket.owner_id is not None else None
     page = render_template(
         "webui/tickets/view.html",
         ticket=ticket,
         me=me,
         thread=thread,
-        events=events,
-        links=_links(ticket, me),
-        merged_into=_merged_into(ticket, me),
+        history=present.ticket_history(session, ticket, me),
+        links=present.ticket_links(session, ticket, me),
+        merged_into=present.merged_into(session, ticket, me),
+        restricted=present.RESTRICTED,
         owner=owner,
         waiting_for=timefmt.since(ticket.waiting_since) if ticket.waiting_since else None,
         priority_label=priority_label,
@@ -231,39 +178,54 @@ def view(number: str) -> Response:
     return response
 
 
-def _article_of(number: str, article_id: int) -> Article:
-    """The article `article_id` of ticket `number`, or 404 (visibility is checked after)."""
-    article = db.session().scalar(
-        select(Article)
-        .join(Ticket, Ticket.id == Article.ticket_id)
-        .where(Article.id == article_id, Ticket.number == number)
-    )
-    if article is None:
+def _visible_part(stmt: Select[Any]) -> tuple[Any, ...]:
+    """The one row of `stmt` (built on visible_tickets), or 404.
+
+    One query decides, so a hidden ticket's own article or attachment takes the same path,
+    the same statements and the same answer as one of another ticket or none at all: no
+    reply, and no reply time, tells a hidden ticket from a missing one.
+    """
+    row = db.session().execute(stmt).first()
+    if row is None:
         abort(404)
-    return article
+    return tuple(row)
+
+
+def _audit(ticket: Ticket, action: AuditAction, detail: str) -> None:
+    """Record the access (restricted tickets only), committed before anything is sent."""
+    with db.writing() as writer:
+        record(writer, agent().user, action, ticket, client_address(), detail)
 
 
 @bp.route("/<number>/articles/<int:article_id>/html")
 def article_html(number: str, article_id: int) -> Response:
     """The sanitized HTML of one message, as a document for the sandboxed iframe."""
-    _article_of(number, article_id)
-    ticket_or_404(number, AuditAction.VIEW, f"article {article_id} html")
-    article = _article_of(number, article_id)  # read again after the audit's commit
-    if not article.body_html:
-        abort(404)
+    stmt = (
+        visible_tickets(agent().user)
+        .add_columns(Article.body_html)
+        .join(Article, Article.ticket_id == Ticket.id)
+        .where(
+            Ticket.number == number,
+            Article.id == article_id,
+            Article.body_html.is_not(None),
+            Article.body_html != "",
+        )
+    )
+    ticket, body_html = _visible_part(stmt)
+    _audit(ticket, AuditAction.VIEW, f"article {article_id} html")
     images: dict[str, bytes] = {}
-    if "cid:" in article.body_html.lower():
+    if "cid:" in body_html.lower():
         rows = db.session().execute(
             select(Attachment.content_id, Blob.data)
             .join(Blob, Blob.sha256 == Attachment.sha256)
             .where(
-                Attachment.article_id == article.id,
+                Attachment.article_id == article_id,
                 Attachment.content_id.is_not(None),
                 Attachment.size <= mailhtml.MAX_IMAGE_BYTES,
             )
         )
         images = {cid: data for cid, data in rows if cid}
-    response = Response(mailhtml.document(article.body_html, images), mimetype="text/html")
+    response = Response(mailhtml.document(body_html, images), mimetype="text/html")
     response.headers["Content-Security-Policy"] = MESSAGE_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -274,22 +236,18 @@ def article_html(number: str, article_id: int) -> Response:
 @bp.route("/<number>/attachments/<int:attachment_id>")
 def attachment(number: str, attachment_id: int) -> Response:
     """Download one attachment of the ticket: always a file, never a page of this site."""
-    session = db.session()
     stmt = (
-        select(Attachment.id)
-        .join(Article, Article.id == Attachment.article_id)
-        .join(Ticket, Ticket.id == Article.ticket_id)
-        .where(Attachment.id == attachment_id, Ticket.number == number)
+        visible_tickets(agent().user)
+        .add_columns(Attachment.filename, Blob.data)
+        .join(Article, Article.ticket_id == Ticket.id)
+        .join(Attachment, Attachment.article_id == Article.id)
+        .join(Blob, Blob.sha256 == Attachment.sha256)
+        .where(Ticket.number == number, Attachment.id == attachment_id)
     )
-    if session.scalar(stmt) is None:
-        abort(404)
-    ticket_or_404(number, AuditAction.DOWNLOAD, f"attachment {attachment_id}")
-    found = session.get(Attachment, attachment_id)
-    blob = session.get(Blob, found.sha256) if found is not None else None
-    if found is None or blob is None:
-        abort(404)
-    response = Response(blob.data)
+    ticket, filename, data = _visible_part(stmt)
+    _audit(ticket, AuditAction.DOWNLOAD, f"attachment {attachment_id}")
+    response = Response(data)
     fallback = f"attachment-{attachment_id}.bin"
-    for name, value in downloads.download_headers(found.filename, fallback).items():
+    for name, value in downloads.download_headers(filename, fallback).items():
         response.headers[name] = value
     return response

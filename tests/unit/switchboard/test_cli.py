@@ -26,6 +26,7 @@ SHOW_FIELDS = {
     "requester",
     "triage",
     "articles",
+    "history",
 }
 ARTICLE_FIELDS = {
     "kind",
@@ -129,7 +130,7 @@ def test_ingest_files_folders_mbox_and_maildir(sb, tmp_path: Path) -> None:  # t
     listing = json.loads(sb("tickets", "--json").output)
     subjects = sorted(t["subject"] for t in listing)
     assert subjects == ["First report", "From maildir", "In mbox 1", "In mbox 2", "Second report"]
-    assert all(set(t) == SHOW_FIELDS - {"articles"} for t in listing)
+    assert all(set(t) == SHOW_FIELDS - {"articles", "history"} for t in listing)
 
     number = next(t["number"] for t in listing if t["subject"] == "In mbox 1")
     shown = json.loads(sb("show", number, "--json").output)
