@@ -150,6 +150,9 @@ class Queue(Base):
     followup_closed: Mapped[str] = mapped_column(String(10), default="reopen")
     signature: Mapped[str] = mapped_column(Text, default="")
     sender_address: Mapped[str | None] = mapped_column(String(320))
+    # Days a closed ticket is kept before the purge removes its content (0 = for ever);
+    # None = the installation's setting for this queue (queues.liaison.retention).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -533,4 +536,5 @@ class LoginThrottle(Base):
 
 # Tables of capabilities that live in their own packages (the metadata must be complete).
 import queues.liaison.models  # noqa: E402, F401
+import queues.liaison.retention_models  # noqa: E402
 import queues.trust.models  # noqa: E402, F401

@@ -76,6 +76,12 @@ def _default_addresses() -> dict[str, str]:
     return {"help@localhost": "general-help", "safety@localhost": "specialist-safety"}
 
 
+def _default_retention() -> dict[str, int]:
+    # General help for a year, safety cases for two; police-liaison cases are kept for ever
+    # (a court may ask years later) and their tickets are on legal hold anyway.
+    return {"general-help": 365, "specialist-safety": 730, "police-liaison": 0}
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration of a Switchboard installation.
@@ -121,6 +127,23 @@ class Settings:
     imap: the IMAP mailboxes `switchboard fetch` imports from (ImapMailbox).
     imap_poll_seconds: polling interval where the server offers no IDLE.
     web_host / web_port: where `switchboard web` and `serve` listen.
+    gnupg_home: the installation's own OpenPGP keyring, holding the organisation's key that
+        signs evidence packages; "" = var_dir/gnupg. gpg puts its agent's socket there, so
+        the path must stay short (about 80 characters at most).
+    gpg_binary: the gpg program (Debian's /usr/bin/gpg, found on PATH by default).
+    evidence_key_fingerprint: the signing key in gnupg_home; "" = the one secret key there
+        (`switchboard init` creates it when there is none).
+    timestamp_url: an RFC 3161 timestamp authority; when set, every evidence package carries
+        SHA256SUMS.tsr, a token over SHA256SUMS. "" = no timestamp.
+    timestamp_ca_file: PEM certificates the timestamp authority chains to; when set,
+        `switchboard evidence verify` also checks the token's chain (openssl ts -verify).
+    timestamp_timeout_seconds: how long to wait for the timestamp authority.
+    retention_days: days a closed ticket is kept, per queue slug, before `purge` removes its
+        content (0 = for ever); only from the TOML file. A queue's own `retention_days`
+        column, when set, wins over this.
+    retention_default_days: the same for queues named neither there nor on the queue.
+    purge_interval_hours: how often `switchboard work` applies retention (0 = never; then
+        run `switchboard purge` from cron).
     """
 
     database_url: str = ""
@@ -163,6 +186,15 @@ class Settings:
     imap_poll_seconds: float = 60.0
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    gnupg_home: str = ""
+    gpg_binary: str = "gpg"
+    evidence_key_fingerprint: str = ""
+    timestamp_url: str = ""
+    timestamp_ca_file: str = ""
+    timestamp_timeout_seconds: float = 30.0
+    retention_days: Mapping[str, int] = field(default_factory=_default_retention)
+    retention_default_days: int = 0
+    purge_interval_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if self.relay_security not in ("none", "starttls", "tls"):
@@ -183,6 +215,8 @@ class Settings:
         ):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
+        if self.retention_default_days < 0 or any(d < 0 for d in self.retention_days.values()):
+            raise SettingsError("retention_days must not be negative (0 keeps for ever)")
         for key in ("ingest_lease_seconds", "outbox_lease_seconds"):
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive")
@@ -195,6 +229,10 @@ class Settings:
     @property
     def outgoing_maildir(self) -> Path:
         return Path(self.var_dir) / "outgoing"
+
+    @property
+    def gnupg_dir(self) -> Path:
+        return Path(self.gnupg_home) if self.gnupg_home else Path(self.var_dir) / "gnupg"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -211,6 +249,10 @@ def _convert(key: str, value: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise TypeError("a table of address = queue")
             return {str(k): str(v) for k, v in value.items()}
+        if key == "retention_days":
+            if not isinstance(value, Mapping):
+                raise TypeError("a table of queue slug = days")
+            return {str(k): int(v) for k, v in value.items()}
         if key == "imap":
             if not isinstance(value, list):
                 raise TypeError("a list of [[switchboard.imap]] tables")
@@ -275,7 +317,7 @@ def load_settings(
             values[key] = _convert(key, value)
     for key in _FIELDS:
         raw = env.get(ENV_PREFIX + key.upper())
-        if raw is not None and key not in ("addresses", "imap"):
+        if raw is not None and key not in ("addresses", "imap", "retention_days"):
             values[key] = _convert(key, raw)
     values.update(overrides)
     return Settings(**values)
