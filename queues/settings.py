@@ -155,6 +155,12 @@ class Settings:
     ticket_tag_prefix: str = "Ticket#"
     loop_header: str = "X-Switchboard-Loop"
     ack_per_sender_per_day: int = 5
+    geoip_database: a MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) used to
+        suggest where a harasser's IP addresses are (queues.liaison.geo); "" = none, the
+        country is then entered by hand. A suggestion is never applied without a person.
+    liaison_max_mail_bytes: a police referral whose mail (the encrypted evidence package,
+        encoded) would be larger than this is handed over by download instead (staff only,
+        audited, after the same two approvals).
     ack_global_per_day: int = 2000
     max_message_bytes: int = 35 * 1024 * 1024
     ingest_max_attempts: int = 3
@@ -211,6 +217,8 @@ class Settings:
             "ack_global_per_day",
             "ingest_max_attempts",
             "ingest_runners",
+    geoip_database: str = ""
+    liaison_max_mail_bytes: int = 20 * 1024 * 1024
             "ingest_max_crashes",
         ):
             if getattr(self, key) < 0:
@@ -228,6 +236,7 @@ class Settings:
 
     @property
     def outgoing_maildir(self) -> Path:
+            "liaison_max_mail_bytes",
         return Path(self.var_dir) / "outgoing"
 
     @property
