@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck imports unit bench clean
+.PHONY: run test lint typecheck imports unit bench clean messages
 
 $(BIN)/switchboard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/latency.py --clients 1,4 --backends sqlite,postgresql
 	$(BIN)/python bench/pages.py
+
+## messages: extract the texts (babel.cfg) and update every catalog in queues/locale.
+## Translate the new entries, then commit the .po files (nothing to compile: queues.i18n).
+## A new language: $(BIN)/pybabel init -i build/switchboard.pot -d queues/locale -D switchboard -l xx
+## The -k keywords are also in tests/unit/queues/test_i18n.py (EXTRA_KEYWORDS).
+messages: $(BIN)/switchboard
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -o build/switchboard.pot --project Switchboard \
+		--add-comments "Translators:" -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2 \
+		.
+	$(BIN)/pybabel update -i build/switchboard.pot -d queues/locale -D switchboard --previous
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

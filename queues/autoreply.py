@@ -4,6 +4,15 @@ RFC 3834 governs automatic responses: never answer mail that is itself automatic
 (Auto-Submitted other than "no"), bulk or list mail, bounces, or mail with an empty return
 path; mark our own with "Auto-Submitted: auto-replied"; send it to the null reverse-path
 so that its bounces cannot start a loop (RFC 3834 section 3.3).
+
+Issue 8: automatic mail goes to the message's requester (`IncomingMail.requester`, else
+From); never to an address that sender authentication refuted (we must not mail a ticket
+number and a reply address to someone whose name was forged: the history says why), nor to
+one that mail cannot be sent to. It carries a fresh reply address of the ticket in
+Reply-To (queues.trust.replytokens). Everything that depends on the message's content (the
+template, the headers, the addresses) is built before anything is written, and the caller
+(queues.ingest) runs the whole in a savepoint: an acknowledgement that fails never stops a
+ticket.
 """
 
 from __future__ import annotations
@@ -14,13 +23,22 @@ from datetime import timedelta
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from queues.mail import IncomingMail
+from queues.mail import Address, IncomingMail
 from queues.mailtemplates import render_mail
 from queues.models import ArticleKind, AutoReplyLog, table_of, utcnow
 from queues.numbers import clean_subject, format_tag
-from queues.outgoing import OutgoingMail, domain_of, make_message_id, queue_outgoing
+from queues.outgoing import (
+    OutgoingMail,
+    domain_of,
+    mailbox,
+    make_message_id,
+    queue_outgoing,
+    usable_address,
+)
 from queues.rows import INSERT_AUTOREPLY, insert_article
 from queues.settings import Settings
+from queues.trust import replytokens
+from queues.trust.verdict import FAIL, AuthVerdict
 
 _DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _NOREPLY_LOCALPARTS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
@@ -32,7 +50,17 @@ class Verdict:
     reason: str = ""
 
 
-def loop_guard(mail: IncomingMail, envelope_from: str | None, settings: Settings) -> Verdict:
+def recipient_of(mail: IncomingMail) -> Address | None:
+    """Who an automatic reply to `mail` goes to: its requester, else From."""
+    return mail.requester or mail.from_
+
+
+def loop_guard(
+    mail: IncomingMail,
+    envelope_from: str | None,
+    settings: Settings,
+    auth: AuthVerdict | None = None,
+) -> Verdict:
     """May we answer `mail` automatically at all? The reason says why not."""
     auto = mail.header("auto-submitted").strip().lower()
     if auto and not auto.startswith("no"):
@@ -47,16 +75,20 @@ def loop_guard(mail: IncomingMail, envelope_from: str | None, settings: Settings
         return Verdict(False, "list or bulk mail")
     if envelope_from is not None and envelope_from.strip("<> ") == "":
         return Verdict(False, "empty return path")
-    recipient = mail.from_
+    recipient = recipient_of(mail)
     if recipient is None:
         return Verdict(False, "no usable From address")
+    if auth is not None and auth.verdict == FAIL:
+        return Verdict(False, f"sender authentication failed ({auth.summary()})")
     local = recipient.email.partition("@")[0].lower()
     if local in _DAEMON_LOCALPARTS or local.startswith("mailer-daemon"):
         return Verdict(False, f"sender is {recipient.email}")
     if local in _NOREPLY_LOCALPARTS:
         return Verdict(False, "sender is a no-reply address")
-    if recipient.email.lower() in settings.all_own_addresses:
+    if replytokens.is_ours(recipient.email, settings.all_own_addresses):
         return Verdict(False, "sender is one of our own addresses")
+    if not usable_address(recipient.email):
+        return Verdict(False, f"mail cannot be sent to {recipient.email[:100]!r}")
     return Verdict(True)
 
 
@@ -84,11 +116,12 @@ def cap_guard(session: Session, email: str, settings: Settings) -> Verdict:
 
 def acknowledgement_context(number: str, mail: IncomingMail, settings: Settings) -> dict[str, str]:
     """What the acknowledgement template may use: only these names."""
+    recipient = recipient_of(mail)
     return {
         "number": number,
         "tag": format_tag(settings.ticket_tag_prefix, number),
         "subject": clean_subject(mail.subject, settings.ticket_tag_prefix) or "(no subject)",
-        "requester_name": mail.from_.name if mail.from_ else "",
+        "requester_name": recipient.name if recipient else "",
         "organisation": settings.organisation,
         "emergency_text": settings.emergency_text,
     }
@@ -110,31 +143,38 @@ def queue_acknowledgement(
     envelope_from: str | None,
     our_address: str,
     settings: Settings,
+    auth: AuthVerdict | None = None,
 ) -> AckResult:
     """Queue the acknowledgement of a new ticket, or say why not (for the ticket's history).
 
     The reply is stored as an automatic article of the ticket and put in the outbox in the
-    caller's transaction: it leaves only if the ticket exists.
+    caller's transaction: it leaves only if the ticket exists. It may raise on anything the
+    guards did not foresee; the caller records that on the ticket and keeps the ticket.
     """
-    verdict = loop_guard(mail, envelope_from, settings)
-    if verdict.allowed and mail.from_ is not None:
-        verdict = cap_guard(session, mail.from_.email, settings)
-    if not verdict.allowed or mail.from_ is None:
+    verdict = loop_guard(mail, envelope_from, settings, auth)
+    recipient = recipient_of(mail)
+    if verdict.allowed and recipient is not None:
+        verdict = cap_guard(session, recipient.email, settings)
+    if not verdict.allowed or recipient is None:
         return AckResult(
             None, ("autoreply-suppressed", f"acknowledgement not sent: {verdict.reason}")
         )
+    # Everything that depends on the message is built first: nothing is written if it fails.
+    to = mailbox(recipient.email)
     rendered = render_mail("acknowledgement", acknowledgement_context(number, mail, settings))
     message_id = make_message_id(domain_of(our_address))
     refs = [*mail.references[-20:], mail.message_id] if mail.message_id else []
+    token = replytokens.new_token()
     out = OutgoingMail(
         from_email=our_address,
         from_name=settings.organisation,
-        to=[(mail.from_.name, mail.from_.email)],
+        to=[(recipient.name, to)],
         subject=rendered.subject,
         body_text=rendered.body_text,
         message_id=message_id,
         in_reply_to=mail.message_id,
         references=refs,
+        reply_to=replytokens.reply_address(our_address, token),
         extra_headers={
             "Auto-Submitted": "auto-replied",
             settings.loop_header: our_address,
@@ -143,6 +183,7 @@ def queue_acknowledgement(
             "Precedence": "auto_reply",
         },
     )
+    raw = out.build()
     now = utcnow()
     conn = session.connection()
     article_id = insert_article(
@@ -152,7 +193,7 @@ def queue_acknowledgement(
             "kind": ArticleKind.AUTO,
             "from_email": our_address,
             "from_name": settings.organisation,
-            "to": [mail.from_.email],
+            "to": [to],
             "cc": [],
             "subject": rendered.subject,
             "message_id": message_id,
@@ -164,6 +205,7 @@ def queue_acknowledgement(
             "created_at": now,
         },
     )
+    replytokens.store(conn, ticket_id, token, message_id)
     queue_outgoing(
         session,
         out,
@@ -172,6 +214,7 @@ def queue_acknowledgement(
         ticket_id=ticket_id,
         article_id=article_id,
         deadline=timedelta(hours=settings.outbox_deadline_hours),
+        raw=raw,
     )
-    conn.execute(INSERT_AUTOREPLY, {"email": mail.from_.email.lower(), "at": now})
-    return AckResult(article_id, ("autoreply-queued", f"acknowledgement to {mail.from_.email}"))
+    conn.execute(INSERT_AUTOREPLY, {"email": recipient.email.lower()[:320], "at": now})
+    return AckResult(article_id, ("autoreply-queued", f"acknowledgement to {to}"))

@@ -7,6 +7,16 @@ ticket, acknowledgement) in one transaction; a failure is recorded on the inboun
 retried a bounded number of times, then the message is quarantined, never dropped.
 
 The parser is passed in (`Parser`), because the core must not import the mail edge.
+
+Issue 8: who may write into which ticket is queues.followup's (reply tokens, our own
+Message-IDs, and the sender's standing from the verdict made at acceptance); a stranger
+quoting a ticket gets a new ticket linked to it, placed at least as restricted as the
+quoted one (so whoever sees the new ticket may see the old one, and nobody else learns the
+old one exists: its history row names it by id only). Side effects never block a ticket:
+the routing rules and the acknowledgement that fail are recorded on the ticket's history
+and logged, and the ticket and its article are committed all the same. Addresses that
+cannot be stored or answered (over-long, malformed) never become a contact or a
+participant.
 """
 
 from __future__ import annotations
@@ -22,8 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.autoreply import queue_acknowledgement
 from queues.backlog import DEFAULT_LEASE, mark_started, retry_delay
-from queues.followup import FollowupMatch, find_followup
-from queues.mail import IncomingMail, sha256_hex
+from queues.followup import FollowupMatch, Sender, claimed_sender, find_followup
+from queues.mail import Address, IncomingMail, sha256_hex
 from queues.models import (
     ArticleKind,
     InboundMail,
@@ -33,7 +43,9 @@ from queues.models import (
     utcnow,
 )
 from queues.numbers import allocate_number, clean_subject
-from queues.routing import RoutingDecision, route_new
+from queues.outgoing import usable_address
+from queues.present import TICKET_MARK
+from queues.routing import RoutingDecision, queue_for_recipient, route_new
 from queues.rows import (
     INSERT_LINK,
     INSERT_PARTICIPANT,
@@ -43,7 +55,6 @@ from queues.rows import (
     UPDATE_TICKET,
     QueueRef,
     StoredMail,
-    TicketRef,
     add_events,
     get_contact,
     insert_article,
@@ -54,6 +65,8 @@ from queues.rows import (
 from queues.settings import Settings
 from queues.triage import reasons as triage_reasons
 from queues.triage import triage
+from queues.trust.replytokens import base_address
+from queues.trust.verdict import AuthVerdict
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +94,9 @@ def store_inbound(
     message_id: str | None = None,
     imap_key: str | None = None,
     claim: bool = False,
+    client_ip: str | None = None,
+    client_helo: str | None = None,
+    auth: AuthVerdict | None = None,
 ) -> InboundMail:
     """Add the raw message to the inbound backlog; the caller commits (and only then says yes).
 
@@ -97,6 +113,9 @@ def store_inbound(
         imap_key=imap_key,
         claim=claim,
     )
+    row.client_ip = client_ip[:64] if client_ip else None
+    row.client_helo = client_helo[:255] if client_helo else None
+    row.auth = auth.to_json() if auth is not None else None
     session.add(row)
     session.flush()
     return row
@@ -140,10 +159,12 @@ def process_inbound(
     if is_duplicate(conn, inbound.id, key):
         _finish(conn, inbound.id, mail, InboundState.DUPLICATE)
         return Outcome("duplicate", inbound.id, detail="already stored")
-    match = find_followup(conn, mail, settings.ticket_tag_prefix)
+    auth = AuthVerdict.from_json(inbound.auth)
+    sender = claimed_sender(mail, inbound.envelope_from, auth)
+    match = find_followup(conn, mail, settings, recipients=inbound.envelope_to, sender=sender)
     if match is not None and match.trusted:
-        return _append_followup(session, inbound, mail, match, settings, key)
-    return _create_ticket(session, inbound, mail, settings, key, quoted=match)
+        return _append_followup(session, inbound, mail, match, settings, key, auth)
+    return _create_ticket(session, inbound, mail, settings, key, match, sender, auth)
 
 
 def process_stored(
@@ -311,13 +332,19 @@ class AlreadyProcessed(Exception):
     """Another runner finished this message first (our lease ran out): roll back ours."""
 
 
-def incoming_article(ticket_id: int, inbound_id: int, mail: IncomingMail) -> dict[str, object]:
+def incoming_article(
+    ticket_id: int,
+    inbound_id: int,
+    mail: IncomingMail,
+    envelope_from: str | None = None,
+    auth: AuthVerdict | None = None,
+) -> dict[str, object]:
     """The columns of the article that records `mail` in a ticket."""
     return {
         "ticket_id": ticket_id,
         "kind": ArticleKind.INCOMING,
         "inbound_id": inbound_id,
-        "from_email": mail.from_.email if mail.from_ else "",
+        "from_email": mail.from_.email[:320] if mail.from_ else "",
         "from_name": mail.from_.name[:200] if mail.from_ else "",
         "to": [str(a) for a in mail.to],
         "cc": [str(a) for a in mail.cc],
@@ -331,6 +358,9 @@ def incoming_article(ticket_id: int, inbound_id: int, mail: IncomingMail) -> dic
         "body_html": mail.body_html,
         "defects": mail.defects[:100],
         "created_at": utcnow(),
+        "envelope_from": envelope_from[:320] if envelope_from is not None else None,
+        "auth_verdict": auth.verdict if auth is not None else None,
+        "auth_summary": auth.summary() if auth is not None else None,
     }
 
 
@@ -341,7 +371,7 @@ class Placement:
     queue: QueueRef
     priority: int
     reasons: list[str]
-    events: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str] | tuple[str, str, int | None]] = field(default_factory=list)
 
 
 def _apply_triage(place: Placement, mail: IncomingMail, queues: dict[str, QueueRef]) -> bool:
@@ -387,17 +417,15 @@ def _create_ticket(
     settings: Settings,
     dedupe_key: str,
     quoted: FollowupMatch | None,
+    sender: Sender | None = None,
+    auth: AuthVerdict | None = None,
 ) -> Outcome:
     conn = session.connection()
     queues = load_queues(conn)
-    decision = route_new(
-        session,
-        inbound.envelope_to,
-        mail,
-        settings,
-        restricted_queues={s for s, q in queues.items() if q.restricted},
-    )
-    requester = get_contact(conn, mail.from_.email.lower(), mail.from_.name) if mail.from_ else None
+    sender = sender or claimed_sender(mail, inbound.envelope_from, auth)
+    decision, rule_failure = _route(session, inbound, mail, settings, queues)
+    person = _storable(sender.address)
+    requester = get_contact(conn, person.email.lower(), person.name) if person else None
     if decision.ignore:
         _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
         return Outcome("ignored", inbound.id, detail="; ".join(decision.hits))
@@ -405,13 +433,11 @@ def _create_ticket(
         _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
         return Outcome("ignored", inbound.id, detail="sender is blocked")
     queue, notes = _choose_queue(decision, queues, settings)
-    if quoted is not None and _restricted(quoted.ticket, queues) and SAFETY_QUEUE in queues:
-        # Someone else quoting a safety case's number is itself a safety matter.
-        notes.append(f"quotes restricted ticket {quoted.ticket.number}")
-        queue = queue if queue.restricted else queues[SAFETY_QUEUE]
     place = Placement(queue=queue, priority=decision.priority, reasons=[])
     place.events.append(("created", f"from {inbound.source} to {queue.slug}"))
-    place.events += [("routing", detail) for detail in [*decision.hits, *notes]]
+    place.events += [("routing", detail) for detail in [*rule_failure, *decision.hits, *notes]]
+    if quoted is not None:
+        _place_with_quoted(place, quoted, queues)
     _apply_triage(place, mail, queues)
     number = allocate_number(session)
     now = utcnow()
@@ -432,28 +458,121 @@ def _create_ticket(
         },
     ).scalar_one()
     article_id = insert_article(
-        conn, incoming_article(ticket_id, inbound.id, mail), mail.attachments
+        conn,
+        incoming_article(ticket_id, inbound.id, mail, inbound.envelope_from, auth),
+        mail.attachments,
     )
     _add_participants(conn, ticket_id, mail, settings)
     if quoted is not None:
-        place.events.append(("linked", _link_quoted(conn, ticket_id, quoted)))
+        place.events.append(_link_quoted(conn, ticket_id, quoted))
+    if sender.address is not None and person is None:
+        place.events.append(("requester", "the sender's address cannot be stored or answered"))
     if requester is not None and requester.blocked:
         place.events.append(("autoreply-suppressed", "acknowledgement not sent: sender is blocked"))
     else:
-        ack = queue_acknowledgement(
-            session, ticket_id, number, mail, inbound.envelope_from, decision.our_address, settings
+        place.events.append(
+            _acknowledge(session, inbound, mail, settings, ticket_id, number, decision, auth)
         )
-        place.events.append(ack.event)
     add_events(conn, ticket_id, place.events)
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket_id, article_id)
     return Outcome("new", inbound.id, ticket_number=number)
 
 
-def _restricted(ticket: TicketRef, queues: dict[str, QueueRef]) -> bool:
-    return any(q.restricted for q in queues.values() if q.id == ticket.queue_id)
+def _route(
+    session: Session,
+    inbound: StoredMail,
+    mail: IncomingMail,
+    settings: Settings,
+    queues: dict[str, QueueRef],
+) -> tuple[RoutingDecision, list[str]]:
+    """The routing decision, and what went wrong with the rules (then the recipient decides).
+
+    A rule that raises (a stored rule no longer valid, say) must not stop the ticket: its
+    reads and the hit count come after any such error, so nothing needs rolling back.
+    """
+    recipients = _our_recipients(inbound.envelope_to, mail, settings)
+    restricted = {s for s, q in queues.items() if q.restricted}
+    try:
+        return route_new(session, recipients, mail, settings, restricted), []
+    except Exception as exc:
+        log.warning("inbound %s: routing rules failed: %s", inbound.id, exc, exc_info=True)
+        decision = queue_for_recipient(recipients, mail, settings, restricted)
+        return decision, [f"routing rules not applied: {_error_text(exc)}"]
 
 
-def _link_quoted(conn: Connection, ticket_id: int, quoted: FollowupMatch) -> str:
+def _our_recipients(envelope_to: list[str], mail: IncomingMail, settings: Settings) -> list[str]:
+    """Our addresses the message was for, with `+extensions` (reply tokens) taken off: the
+    envelope's when it names one of ours, else the headers' (as queues.routing reads them)."""
+    ours = settings.addresses
+    found = [b for b in map(base_address, envelope_to) if b in ours]
+    if not found:
+        headers = [*mail.delivered_to, *(a.email for a in (*mail.to, *mail.cc))]
+        found = [b for b in map(base_address, headers) if b in ours]
+    return list(dict.fromkeys(found))
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _acknowledge(
+    session: Session,
+    inbound: StoredMail,
+    mail: IncomingMail,
+    settings: Settings,
+    ticket_id: int,
+    number: str,
+    decision: RoutingDecision,
+    auth: AuthVerdict | None,
+) -> tuple[str, str]:
+    """Queue the acknowledgement in a savepoint; a failure is a history row, not a lost ticket."""
+    try:
+        with session.begin_nested():
+            ack = queue_acknowledgement(
+                session,
+                ticket_id,
+                number,
+                mail,
+                inbound.envelope_from,
+                decision.our_address,
+                settings,
+                auth,
+            )
+        return ack.event
+    except Exception as exc:
+        log.warning(
+            "inbound %s: acknowledgement of %s failed: %s", inbound.id, number, exc, exc_info=True
+        )
+        return ("autoreply-failed", f"acknowledgement not sent: {_error_text(exc)}")
+
+
+def _place_with_quoted(
+    place: Placement, quoted: FollowupMatch, queues: dict[str, QueueRef]
+) -> None:
+    """A new ticket that quotes another is at least as restricted as the quoted one.
+
+    Whoever can see the new ticket can then see the quoted one, so its history may name it
+    (by id, `ref_ticket_id`); nobody who may not see the quoted ticket sees the new one,
+    so no page tells them that a restricted number exists. It is also a safety matter:
+    someone quoting a safety or police case belongs with that case.
+    """
+    old_queue = next((q for q in queues.values() if q.id == quoted.ticket.queue_id), None)
+    if old_queue is None or old_queue.rank <= place.queue.rank:
+        return
+    place.events.append(
+        (
+            "moved",
+            f"{place.queue.slug} -> {old_queue.slug} (the message quoted {TICKET_MARK})",
+            quoted.ticket.id,
+        )
+    )
+    place.queue = old_queue
+
+
+def _link_quoted(
+    conn: Connection, ticket_id: int, quoted: FollowupMatch
+) -> tuple[str, str, int | None]:
+    """Link the new ticket to the one it quoted; the history row names it by id only."""
     old = quoted.ticket
     conn.execute(
         INSERT_LINK,
@@ -464,9 +583,16 @@ def _link_quoted(conn: Connection, ticket_id: int, quoted: FollowupMatch) -> str
             "created_at": utcnow(),
         },
     )
-    if old.state != TicketState.CLOSED or quoted.trusted:
-        return f"subject named ticket {old.number} but the sender is not a participant"
-    return f"follow-up to closed ticket {old.number}"
+    if quoted.trusted and old.state == TicketState.CLOSED:
+        return ("linked", f"follow-up to closed ticket {TICKET_MARK}", old.id)
+    return ("linked", quoted.why_not or f"the message quoted {TICKET_MARK}", old.id)
+
+
+def _storable(address: Address | None) -> Address | None:
+    """`address` if it can be a contact or a participant: mail can be sent to it."""
+    if address is None or not usable_address(address.email):
+        return None
+    return address
 
 
 def _add_participants(
@@ -475,13 +601,16 @@ def _add_participants(
     """The requester and the people they copied may write into the ticket by its tag."""
     own = settings.all_own_addresses
     rows: dict[str, str] = {}
-    people = [mail.from_] if mail.from_ else []
+    requester = mail.requester or mail.from_
+    people = [requester] if requester else []
     people += mail.cc
     for address in people:
         email = address.email.lower()
-        if email in own or email in rows:
+        if email in own or email in rows or _storable(address) is None:
             continue
-        rows[email] = "requester" if address is mail.from_ else "cc"
+        if base_address(email) in own:
+            continue
+        rows[email] = "requester" if address is requester else "cc"
     if rows:
         conn.execute(
             INSERT_PARTICIPANT,
@@ -496,16 +625,18 @@ def _append_followup(
     match: FollowupMatch,
     settings: Settings,
     dedupe_key: str,
+    auth: AuthVerdict | None = None,
 ) -> Outcome:
     conn = session.connection()
     ticket = match.ticket
     queues = load_queues(conn)
     queue = next(q for q in queues.values() if q.id == ticket.queue_id)
     if ticket.state == TicketState.CLOSED and queue.followup_closed == "new":
-        quoted = FollowupMatch(ticket, match.via, trusted=False)
-        return _create_ticket(session, inbound, mail, settings, dedupe_key, quoted=quoted)
+        return _create_ticket(session, inbound, mail, settings, dedupe_key, match, auth=auth)
     article_id = insert_article(
-        conn, incoming_article(ticket.id, inbound.id, mail), mail.attachments
+        conn,
+        incoming_article(ticket.id, inbound.id, mail, inbound.envelope_from, auth),
+        mail.attachments,
     )
     place = Placement(queue=queue, priority=ticket.priority, reasons=ticket.triage_reasons)
     place.events.append(("followup", f"matched by {match.via}"))

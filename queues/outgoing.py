@@ -3,12 +3,20 @@
 Headers are built with `email.message.EmailMessage`; a CR, LF or NUL in any value that came
 from a user is refused (header injection, DESIGN.md "Outgoing headers"). A message gets its
 Message-ID here, once, and keeps it across every delivery retry.
+
+Addresses are checked against RFC 5321 before they reach a header or the envelope
+(`split_mailbox`): a dot-atom or quoted-string local part of at most 64 octets, a domain
+(IDNA-encoded when it is not ASCII) of at most 255, at most 254 in all (4.5.3.1). A quoted
+local part that needs no quotes is written without them (4.1.2), one that needs them keeps
+them (`"#FAX# 49000783135"@otrs.fax`). Anything else is `AddressError`: callers that
+answer mail automatically check `usable_address` first and say why they did not answer.
 """
 
 from __future__ import annotations
 
 import email.charset
 import email.policy
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +42,10 @@ DEFAULT_DEADLINE = timedelta(days=2)
 
 class HeaderInjectionError(ValueError):
     """A header value carried CR, LF or NUL."""
+
+
+class AddressError(ValueError):
+    """Not an address mail can be sent to (RFC 5321 4.1.2, 4.5.3.1)."""
 
 
 def check_header_value(name: str, value: str) -> str:
@@ -66,6 +78,7 @@ class OutgoingMail:
     references: Sequence[str] = ()
     extra_headers: dict[str, str] = field(default_factory=dict)
     date: datetime | None = None
+    reply_to: str | None = None  # e.g. a ticket's reply address (queues.trust.replytokens)
 
     def build(self) -> bytes:
         """The message as it goes on the wire (CRLF, lines of at most 78 characters).
@@ -88,6 +101,8 @@ class OutgoingMail:
             msg["Cc"] = ", ".join(_format_address(n, e) for n, e in self.cc)
         # compat32 folds each value on output and RFC 2047-encodes it when it is not ASCII.
         msg["Subject"] = self.subject
+        if self.reply_to:
+            msg["Reply-To"] = _format_address("", self.reply_to)
         msg["Date"] = format_datetime(self.date or utcnow())
         msg["Message-ID"] = f"<{check_header_value('Message-ID', self.message_id)}>"
         if self.in_reply_to:
@@ -108,6 +123,8 @@ class OutgoingMail:
         if self.cc:
             msg["Cc"] = [_header_address(n, e) for n, e in self.cc]
         msg["Subject"] = self.subject
+        if self.reply_to:
+            msg["Reply-To"] = _header_address("", self.reply_to)
         msg["Date"] = format_datetime(self.date or utcnow())
         msg["Message-ID"] = f"<{check_header_value('Message-ID', self.message_id)}>"
         if self.in_reply_to:
@@ -121,22 +138,79 @@ class OutgoingMail:
         return msg.as_bytes()
 
 
-def _split_address(email_address: str) -> tuple[str, str]:
-    """(local part, domain); a non-ASCII domain becomes its IDNA form (RFC 5890)."""
-    check_header_value("address", email_address)
-    local, _, domain = email_address.rpartition("@")
-    if not local or not domain or any(c in email_address for c in ' <>(),;:"'):
-        raise ValueError(f"not an email address: {email_address!r}")
+# RFC 5322 3.2.3 atext, plus any non-ASCII character (RFC 6532 3.2, sent with SMTPUTF8).
+_DOT_ATOM = re.compile(
+    r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+)*"
+)
+# The content of a quoted-string local part: printable characters, or quoted pairs.
+_QUOTED = re.compile(r'(?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+_MAX_LOCAL = 64
+_MAX_DOMAIN = 255
+_MAX_PATH = 254  # RFC 5321 4.5.3.1.3: 256 octets of path, angle brackets included
+
+
+def split_mailbox(email_address: str) -> tuple[str, str]:
+    """(local part, domain) of a mailbox mail can be sent to; AddressError if it is not one.
+
+    The local part is returned unquoted (its content); the domain lower-cased and, when it
+    is not ASCII, in its IDNA form (RFC 5890).
+    """
+    try:
+        check_header_value("address", email_address)
+    except HeaderInjectionError as exc:
+        raise AddressError(str(exc)) from None
+    local, at, domain = email_address.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError(f"not an email address: {email_address[:100]!r}")
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        if not _QUOTED.fullmatch(local[1:-1]):
+            raise AddressError(f"not a valid quoted local part: {local[:100]!r}")
+        content = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    elif _DOT_ATOM.fullmatch(local):
+        content = local
+    else:
+        raise AddressError(f"not an email address: {email_address[:100]!r}")
+    domain = domain.lower()
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise ValueError(f"not a valid domain: {domain!r}") from exc
-    return local, domain
+            raise AddressError(f"not a valid domain: {domain[:100]!r}") from exc
+    if len(domain) > _MAX_DOMAIN or not all(_LABEL.fullmatch(p) for p in domain.split(".")):
+        raise AddressError(f"not a valid domain: {domain[:100]!r}")
+    if len(content.encode("utf-8", "replace")) > _MAX_LOCAL:
+        raise AddressError(f"local part longer than {_MAX_LOCAL} octets")
+    if len(addr_spec(content, domain).encode("utf-8", "replace")) > _MAX_PATH:
+        raise AddressError(f"address longer than {_MAX_PATH} octets")
+    return content, domain
+
+
+def addr_spec(local: str, domain: str) -> str:
+    """`local@domain`, the local part quoted only when it must be (RFC 5321 4.1.2)."""
+    if _DOT_ATOM.fullmatch(local):
+        return f"{local}@{domain}"
+    escaped = local.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"@{domain}'
+
+
+def mailbox(email_address: str) -> str:
+    """The address as it goes into a header or the envelope; AddressError if unusable."""
+    return addr_spec(*split_mailbox(email_address))
+
+
+def usable_address(email_address: str) -> bool:
+    """Can mail be sent to this address at all?"""
+    try:
+        split_mailbox(email_address)
+    except AddressError:
+        return False
+    return True
 
 
 def _header_address(display: str, email_address: str) -> HeaderAddress:
-    local, domain = _split_address(email_address)
+    local, domain = split_mailbox(email_address)
     return HeaderAddress(
         display_name=check_header_value("address", display), username=local, domain=domain
     )
@@ -152,8 +226,7 @@ def _body_charset(body: str) -> email.charset.Charset:
 def _format_address(display: str, email_address: str) -> str:
     """`"Name" <local@domain>`, the name RFC 2047-encoded when it is not ASCII."""
     check_header_value("address", display)
-    local, domain = _split_address(email_address)
-    return formataddr((display, f"{local}@{domain}"), charset=_UTF8)
+    return formataddr((display, mailbox(email_address)), charset=_UTF8)
 
 
 @dataclass(frozen=True)
@@ -178,13 +251,15 @@ def queue_outgoing(
     article_id: int | None = None,
     bcc: Iterable[str] = (),
     deadline: timedelta = DEFAULT_DEADLINE,
+    raw: bytes | None = None,
 ) -> QueuedMail:
     """Put `mail` in the outbox inside the caller's transaction.
 
-    Bcc recipients are envelope recipients only: they never appear in the headers.
+    Bcc recipients are envelope recipients only: they never appear in the headers. `raw`:
+    `mail.build()` when the caller already built it (to fail before writing anything).
     """
-    raw = mail.build()
-    recipients = [e for _, e in mail.to] + [e for _, e in mail.cc] + list(bcc)
+    raw = mail.build() if raw is None else raw
+    recipients = [mailbox(e) for e in [*(e for _, e in mail.to), *(e for _, e in mail.cc), *bcc]]
     now = utcnow()
     values = {
         "ticket_id": ticket_id,

@@ -14,6 +14,11 @@ second agent cannot send over the first one's lock even in a race.
 
 Reply templates are staff-edited text, rendered in the sandbox (queues.sandbox) with plain
 data only (`template_context`), never ORM objects.
+
+Every reply carries a fresh reply address of the ticket in Reply-To (`help+<token>@...`,
+queues.trust.replytokens), so an answer from another account, or from a client that drops
+References, still reaches the ticket. Its recipients already hold the reply's Message-ID,
+which is as good a proof (queues.followup), so the token gives no one more than they have.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from queues.models import (
 )
 from queues.numbers import clean_subject, format_tag, tagged_subject
 from queues.outgoing import (
+    AddressError,
     HeaderInjectionError,
     OutgoingMail,
     check_header_value,
@@ -61,6 +67,7 @@ from queues.tickets import (
     require_visible,
     set_state,
 )
+from queues.trust import replytokens
 
 MAX_BODY_CHARS = 200_000
 MAX_CC = 20
@@ -341,6 +348,7 @@ def send_reply(
     signature = render_signature(ticket.queue, template_context(ticket, user, settings))
     full_body = with_signature(body, signature)
     message_id = make_message_id(domain_of(our_address) or settings.hostname)
+    token = replytokens.new_token()
 
     article = Article(
         ticket_id=ticket.id,
@@ -371,6 +379,7 @@ def send_reply(
         in_reply_to=in_reply_to,
         references=references,
         date=now,
+        reply_to=replytokens.reply_address(our_address, token),
     )
     try:
         queued = queue_outgoing(
@@ -382,8 +391,9 @@ def send_reply(
             article_id=article.id,
             deadline=timedelta(hours=settings.outbox_deadline_hours),
         )
-    except HeaderInjectionError as exc:
+    except (HeaderInjectionError, AddressError) as exc:
         raise TicketError(f"The reply cannot be sent: {exc}.") from None
+    replytokens.store(session.connection(), ticket.id, token, message_id)
 
     _add_participants(session, ticket, [e for _, e in [*to, *cc]])
     ticket.waiting_since = None

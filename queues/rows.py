@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from queues.access import ROLE_ORDER
 from queues.mail import IncomingAttachment
 from queues.models import (
     Article,
@@ -29,6 +30,7 @@ from queues.models import (
     InboundState,
     Participant,
     Queue,
+    Role,
     Ticket,
     TicketEvent,
     TicketLink,
@@ -74,11 +76,12 @@ SELECT_INBOUND = select(
     _I.c.source,
     _I.c.envelope_from,
     _I.c.envelope_to,
+    _I.c.auth,
 ).where(_I.c.id == bindparam("iid"))
 SELECT_DUPLICATE = select(_I.c.id).where(
     _I.c.dedupe_key == bindparam("key"), _I.c.id != bindparam("iid")
 )
-SELECT_QUEUES = select(_Q.c.id, _Q.c.slug, _Q.c.restricted, _Q.c.followup_closed)
+SELECT_QUEUES = select(_Q.c.id, _Q.c.slug, _Q.c.restricted, _Q.c.followup_closed, _Q.c.min_role)
 SELECT_CONTACT = select(_C.c.id, _C.c.name, _C.c.blocked).where(_C.c.email == bindparam("email"))
 _TICKET_COLUMNS = (
     _T.c.id,
@@ -117,6 +120,7 @@ class StoredMail:
     source: str
     envelope_from: str | None
     envelope_to: list[str]
+    auth: dict[str, Any] | None = None  # the verdict made at acceptance (queues.trust.verdict)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,12 @@ class QueueRef:
     slug: str
     restricted: bool
     followup_closed: str  # "reopen" or "new"
+    min_role: Role = Role.VOLUNTEER  # the lowest role that may see it (queues.access)
+
+    @property
+    def rank(self) -> int:
+        """How restricted the queue is: the position of its `min_role` among the roles."""
+        return ROLE_ORDER.index(self.min_role)
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,7 @@ def load_stored(conn: Connection, inbound_id: int) -> StoredMail | None:
         source=row.source,
         envelope_from=row.envelope_from,
         envelope_to=list(row.envelope_to or []),
+        auth=row.auth,
     )
 
 
@@ -170,7 +181,9 @@ def is_duplicate(conn: Connection, inbound_id: int, dedupe_key: str) -> bool:
 
 def load_queues(conn: Connection) -> dict[str, QueueRef]:
     return {
-        r.slug: QueueRef(r.id, r.slug, bool(r.restricted), r.followup_closed)
+        r.slug: QueueRef(
+            r.id, r.slug, bool(r.restricted), r.followup_closed, Role(r.min_role or "volunteer")
+        )
         for r in conn.execute(SELECT_QUEUES)
     }
 

@@ -127,6 +127,17 @@ class Settings:
     imap: the IMAP mailboxes `switchboard fetch` imports from (ImapMailbox).
     imap_poll_seconds: polling interval where the server offers no IDLE.
     web_host / web_port: where `switchboard web` and `serve` listen.
+    trusted_authserv_ids: the authserv-ids of our own border MTA's milters (OpenDKIM,
+        OpenDMARC, rspamd; RFC 8601). Behind Postfix (LMTP) the verdict is read only from
+        Authentication-Results fields with one of these ids, above Postfix's Received field;
+        () = none is trusted, so mail through LMTP has verdict "none" (queues.trust).
+    sender_checks: the embedded SMTP gateway checks DKIM, SPF and DMARC itself
+        (mailgate.senderauth); off: verdict "none" for every message.
+    dns_servers: resolvers for those checks, "ip" or "ip:port"; () = the system's
+        (/etc/resolv.conf).
+    dns_timeout_seconds: the longest one DNS lookup of those checks may take.
+    sender_check_seconds: the longest all checks of one message may take together; what
+        has not finished by then is "temperror" (unknown, which changes nothing).
     gnupg_home: the installation's own OpenPGP keyring, holding the organisation's key that
         signs evidence packages; "" = var_dir/gnupg. gpg puts its agent's socket there, so
         the path must stay short (about 80 characters at most).
@@ -192,6 +203,11 @@ class Settings:
     imap_poll_seconds: float = 60.0
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    trusted_authserv_ids: tuple[str, ...] = ()
+    sender_checks: bool = True
+    dns_servers: tuple[str, ...] = ()
+    dns_timeout_seconds: float = 2.0
+    sender_check_seconds: float = 5.0
     gnupg_home: str = ""
     gpg_binary: str = "gpg"
     evidence_key_fingerprint: str = ""
@@ -266,7 +282,7 @@ def _convert(key: str, value: Any) -> Any:
             if not isinstance(value, list):
                 raise TypeError("a list of [[switchboard.imap]] tables")
             return tuple(_imap(i, table) for i, table in enumerate(value, 1))
-        if key == "own_addresses":
+        if key in ("own_addresses", "trusted_authserv_ids", "dns_servers"):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(a) for a in items if str(a).strip())
         if kind is bool:

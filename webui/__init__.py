@@ -24,14 +24,17 @@ from webui import (
     db,
     errors,
     home,
+    i18n,
     labels,
     lists,
     login,
+    navigation,
     security,
     staff,
     staff_mail,
     staff_rules,
     staff_templates,
+    staffhub,
     tickets,
     work,
 )
@@ -54,8 +57,10 @@ def create_app(
     security.init_app(app)
     errors.init_app(app)
     labels.init_app(app)
+    i18n.init_app(app)
+    navigation.init_app(app)
     for module in (auth, home, staff, tickets, work, lists):
         app.register_blueprint(module.bp)
-    for module in (staff_templates, staff_rules, staff_mail):
+    for module in (staffhub, staff_templates, staff_rules, staff_mail):
         app.register_blueprint(module.bp)
     return app

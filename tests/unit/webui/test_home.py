@@ -19,19 +19,21 @@ from .conftest import Auth, add_ticket
 
 def counts(page: str) -> dict[str, list[int]]:
     rows = re.findall(
-        r'<th scope="row"><a [^>]*>([^<]+)</a>(?: <span[^>]*>[^<]*</span>)?</th>(.*?)</tr>',
+        r'<th scope="row"[^>]*><a [^>]*>([^<]+)</a>(?: <span[^>]*>[^<]*</span>)?</th>(.*?)</tr>',
         page,
         re.S,
     )
     return {
-        name.strip(): [int(n) for n in re.findall(r'<td class="num">(\d+)<', cells)]
+        name.strip(): [int(n) for n in re.findall(r'<td [^>]*class="num"[^>]*>(\d+)<', cells)]
         for name, cells in rows
     }
 
 
 def oldest(page: str) -> dict[str, str]:
     rows = re.findall(
-        r'<th scope="row"><a [^>]*>([^<]+)</a>.*?<td class="oldest">(.*?)</td>', page, re.S
+        r'<th scope="row"[^>]*><a [^>]*>([^<]+)</a>.*?<td [^>]*class="oldest"[^>]*>(.*?)</td>',
+        page,
+        re.S,
     )
     return {name: re.sub(r"<[^>]+>", "", cell) for name, cell in rows}
 

@@ -78,6 +78,7 @@ POLICY: dict[str, Policy] = {
     "staff.enable": Policy(Audience.STAFF),
     "staff.reset_password": Policy(Audience.STAFF),
     "staff.ticket_audit": Policy(Audience.STAFF, ticket=True),
+    "staffhub.index": Policy(Audience.STAFF),
     "staff_templates.index": Policy(Audience.STAFF),
     "staff_templates.new": Policy(Audience.STAFF),
     "staff_templates.edit": Policy(Audience.STAFF),

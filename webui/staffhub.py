@@ -1,0 +1,107 @@
+"""The `staffhub` blueprint: one page that leads to every staff page, saying what each is for.
+
+The main navigation has one "Staff" entry instead of a link per staff page (it wrapped at
+1280 px with five, and more are coming). A staff page joins the hub by a line in
+STAFF_PAGES: its endpoint, title and what it is for. A line whose endpoint the app does not
+have (a page not built yet) is left out of the hub, so the list may run ahead of the code.
+
+Only staff may use it; for everyone else it is a 404, like a page that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, render_template, url_for
+
+from webui.staff import staff_only
+
+bp = Blueprint("staffhub", __name__)
+bp.before_request(staff_only)
+
+
+@dataclass(frozen=True)
+class StaffPage:
+    endpoint: str
+    title: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Group:
+    title: str
+    pages: tuple[StaffPage, ...]
+
+
+STAFF_PAGES: tuple[Group, ...] = (
+    Group(
+        "People",
+        (
+            StaffPage(
+                "staff.users",
+                "Users",
+                "Agent accounts: add a vetted agent, change a role, disable or enable an "
+                "account, give a new one-time password.",
+            ),
+        ),
+    ),
+    Group(
+        "Mail and routing",
+        (
+            StaffPage(
+                "staff_templates.index",
+                "Reply templates and signatures",
+                "The texts agents start their replies from, and each queue's signature.",
+            ),
+            StaffPage(
+                "staff_rules.index",
+                "Routing rules",
+                "Which queue new mail goes to, by sender, recipient or subject; try a rule "
+                "on a ticket before saving it.",
+            ),
+            StaffPage(
+                "staff_mail.quarantine",
+                "Quarantine",
+                "Incoming messages that failed processing, with their error: look at the "
+                "raw message and run it again.",
+            ),
+            StaffPage(
+                "staff_mail.outbox",
+                "Outbox failures",
+                "Outgoing mail the relay refused or could not deliver in time: retry or "
+                "discard it.",
+            ),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class HubLink:
+    url: str
+    title: str
+    purpose: str
+
+
+def hub_endpoints() -> frozenset[str]:
+    """The endpoints the hub lists (built or not): the Staff section of the navigation."""
+    return frozenset(page.endpoint for group in STAFF_PAGES for page in group.pages)
+
+
+def _built(groups: tuple[Group, ...]) -> list[tuple[str, list[HubLink]]]:
+    endpoints = set(current_app.view_functions)
+    found = []
+    for group in groups:
+        links = [
+            HubLink(url_for(p.endpoint), p.title, p.purpose)
+            for p in group.pages
+            if p.endpoint in endpoints
+        ]
+        if links:
+            found.append((group.title, links))
+    return found
+
+
+@bp.route("/staff")
+def index() -> str:
+    return render_template("webui/staffhub/index.html", groups=_built(STAFF_PAGES))
