@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVarTuple
 
 from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import selectinload
 
 from queues import present
@@ -57,7 +57,8 @@ MESSAGE_POLICY = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
 )
-MAX_HTML_SHOWN = 20  # article ids taken from ?html=...
+MAX_HTML_SHOWN = 20
+_Columns = TypeVarTuple("_Columns")  # article ids taken from ?html=...
 
 KIND_LABELS = {
     ArticleKind.INCOMING: "Incoming mail",
@@ -178,7 +179,7 @@ def view(number: str) -> Response:
     return response
 
 
-def _visible_part(stmt: Select[Any]) -> tuple[Any, ...]:
+def _visible_part(stmt: Select[*_Columns]) -> Row[*_Columns]:
     """The one row of `stmt` (built on visible_tickets), or 404.
 
     One query decides, so a hidden ticket's own article or attachment takes the same path,
@@ -188,11 +189,12 @@ def _visible_part(stmt: Select[Any]) -> tuple[Any, ...]:
     row = db.session().execute(stmt).first()
     if row is None:
         abort(404)
-    return tuple(row)
+    return row
 
 
-def _audit(ticket: Ticket, action: AuditAction, detail: str) -> None:
+def _audit(ticket_id: int, action: AuditAction, detail: str) -> None:
     """Record the access (restricted tickets only), committed before anything is sent."""
+    ticket = db.session().get_one(Ticket, ticket_id)
     with db.writing() as writer:
         record(writer, agent().user, action, ticket, client_address(), detail)
 
@@ -202,7 +204,7 @@ def article_html(number: str, article_id: int) -> Response:
     """The sanitized HTML of one message, as a document for the sandboxed iframe."""
     stmt = (
         visible_tickets(agent().user)
-        .add_columns(Article.body_html)
+        .with_only_columns(Ticket.id, Article.body_html)
         .join(Article, Article.ticket_id == Ticket.id)
         .where(
             Ticket.number == number,
@@ -211,8 +213,9 @@ def article_html(number: str, article_id: int) -> Response:
             Article.body_html != "",
         )
     )
-    ticket, body_html = _visible_part(stmt)
-    _audit(ticket, AuditAction.VIEW, f"article {article_id} html")
+    ticket_id, found_html = _visible_part(stmt)
+    body_html = found_html or ""  # never empty: the query asked for HTML
+    _audit(ticket_id, AuditAction.VIEW, f"article {article_id} html")
     images: dict[str, bytes] = {}
     if "cid:" in body_html.lower():
         rows = db.session().execute(
@@ -238,14 +241,14 @@ def attachment(number: str, attachment_id: int) -> Response:
     """Download one attachment of the ticket: always a file, never a page of this site."""
     stmt = (
         visible_tickets(agent().user)
-        .add_columns(Attachment.filename, Blob.data)
+        .with_only_columns(Ticket.id, Attachment.filename, Blob.data)
         .join(Article, Article.ticket_id == Ticket.id)
         .join(Attachment, Attachment.article_id == Article.id)
         .join(Blob, Blob.sha256 == Attachment.sha256)
         .where(Ticket.number == number, Attachment.id == attachment_id)
     )
-    ticket, filename, data = _visible_part(stmt)
-    _audit(ticket, AuditAction.DOWNLOAD, f"attachment {attachment_id}")
+    ticket_id, filename, data = _visible_part(stmt)
+    _audit(ticket_id, AuditAction.DOWNLOAD, f"attachment {attachment_id}")
     response = Response(data)
     fallback = f"attachment-{attachment_id}.bin"
     for name, value in downloads.download_headers(filename, fallback).items():
