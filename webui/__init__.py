@@ -26,9 +26,11 @@ from webui import (
     home,
     i18n,
     labels,
+    liaison,
     lists,
     login,
     navigation,
+    partners,
     security,
     staff,
     staff_mail,
@@ -63,4 +65,6 @@ def create_app(
         app.register_blueprint(module.bp)
     for module in (staffhub, staff_templates, staff_rules, staff_mail):
         app.register_blueprint(module.bp)
+    liaison.init_app(app)  # its blueprint and the source ticket's police status
+    app.register_blueprint(partners.bp)
     return app

@@ -27,6 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 
+from queues.liaison.models import (
+    CaseIdentifier,
+    IdentifierKind,
+    LiaisonCase,
+    Partner,
+    ReferralTemplate,
+)
 from queues.models import (
     Article,
     ArticleKind,
@@ -41,6 +48,7 @@ from queues.models import (
     Role,
     RoutingRule,
     Ticket,
+    User,
 )
 from webui.security import public
 
@@ -50,6 +58,7 @@ from .conftest import Auth, People, csrf_from, make_app, new_client
 class Audience(Enum):
     PUBLIC = "anyone, signed in or not"
     AGENT = "any signed-in agent"
+    SPECIALIST = "specialists and staff"
     STAFF = "staff only"
 
 
@@ -111,6 +120,31 @@ POLICY: dict[str, Policy] = {
     "work.link": Policy(Audience.AGENT, ticket=True),
     "work.note": Policy(Audience.AGENT, ticket=True),
     "work.reply": Policy(Audience.AGENT, ticket=True),
+    # Police liaison (webui.liaison, webui.partners): specialists and staff ask for a report
+    # on a ticket they see; every case page, package and the register is for staff only.
+    "liaison.report": Policy(Audience.SPECIALIST, ticket=True),
+    "liaison.mine": Policy(Audience.SPECIALIST),
+    "liaison.index": Policy(Audience.STAFF),
+    "liaison.case": Policy(Audience.STAFF),
+    "liaison.review": Policy(Audience.STAFF),
+    "liaison.country": Policy(Audience.STAFF),
+    "liaison.identifiers": Policy(Audience.STAFF),
+    "liaison.remove_identifier": Policy(Audience.STAFF),
+    "liaison.partner": Policy(Audience.STAFF),
+    "liaison.evidence": Policy(Audience.STAFF),
+    "liaison.notice": Policy(Audience.STAFF),
+    "liaison.approve": Policy(Audience.STAFF),
+    "liaison.confirm": Policy(Audience.STAFF),
+    "liaison.decline": Policy(Audience.STAFF),
+    "liaison.download": Policy(Audience.STAFF),
+    "liaison.disclosures": Policy(Audience.STAFF),
+    "liaison.export_register": Policy(Audience.STAFF),
+    "partners.index": Policy(Audience.STAFF),
+    "partners.new": Policy(Audience.STAFF),
+    "partners.edit": Policy(Audience.STAFF),
+    "partners.set_policy": Policy(Audience.STAFF),
+    "partners.new_template": Policy(Audience.STAFF),
+    "partners.edit_template": Policy(Audience.STAFF),
 }
 
 # Who may see each queue (DESIGN.md "Need to know").
@@ -129,6 +163,8 @@ QUEUE_ARGUMENTS = {"slug"}
 # Rows the staff pages act on (webui.staff_templates, staff_rules, staff_mail). An endpoint
 # that removes its row gets a spare one, so the pages after it still find theirs.
 STAFF_OBJECT_ARGUMENTS = {"template_id", "rule_id", "inbound_id", "outbox_id", "queue_id"}
+# ... and the police-liaison rows (a case with an identifier, a partner, a referral template).
+STAFF_OBJECT_ARGUMENTS |= {"case_id", "identifier_id", "partner_id", "referral_template_id"}
 REMOVING_ENDPOINTS = ("staff_templates.delete", "staff_rules.delete", "staff_mail.discard")
 ROLES: tuple[Role | None, ...] = (None, Role.VOLUNTEER, Role.SPECIALIST, Role.STAFF)
 
@@ -212,6 +248,8 @@ def expected_allowed(case: Case, role: Role | None) -> bool:
     if role is None:
         return False
     if policy.audience is Audience.STAFF and role is not Role.STAFF:
+        return False
+    if policy.audience is Audience.SPECIALIST and role is Role.VOLUNTEER:
         return False
     if case.queue is not None:
         return case.queue != MISSING and role in QUEUE_AUDIENCE[case.queue]
@@ -312,7 +350,37 @@ def _add_staff_rows(factory: sessionmaker[Session], number: str) -> dict[str, in
             "inbound_id": inbound.id,
             "outbox_id": outbox.id,
             "queue_id": queue.id,
-        }
+        } | _add_liaison_rows(session, ticket)
+
+
+def _add_liaison_rows(session: Session, source: Ticket) -> dict[str, int]:
+    """A police-liaison case on `source` (its own ticket, an identifier), a partner force
+    and a referral template."""
+    police = session.scalars(select(Queue).where(Queue.slug == "police-liaison")).one()
+    token = uuid.uuid4().hex[:6]
+    requester = User(email=f"matrix-{token}@example.org", role=Role.SPECIALIST, password_hash="x")
+    case_ticket = Ticket(number=f"20261123{int(token, 16) % 10**6:06d}", queue_id=police.id)
+    partner = Partner(name=f"Matrix police {token}", referral_addresses=["p@police.example"])
+    template = ReferralTemplate(language=f"x{token}", subject="s", body="b")
+    session.add_all([requester, case_ticket, partner, template])
+    session.flush()
+    case = LiaisonCase(
+        ticket_id=case_ticket.id,
+        source_ticket_id=source.id,
+        requested_by_id=requester.id,
+        what_happened="matrix",
+    )
+    session.add(case)
+    session.flush()
+    identifier = CaseIdentifier(case_id=case.id, kind=IdentifierKind.ACCOUNT, value="x")
+    session.add(identifier)
+    session.flush()
+    return {
+        "case_id": case.id,
+        "identifier_id": identifier.id,
+        "partner_id": partner.id,
+        "referral_template_id": template.id,
+    }
 
 
 def _add_parts(factory: sessionmaker[Session], number: str) -> dict[str, int]:
