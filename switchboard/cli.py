@@ -38,6 +38,7 @@ from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
 from queues.seed import seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
+from switchboard.evidence import evidence, init_signing_key, purge, purge_timer
 
 
 @dataclass
@@ -124,6 +125,7 @@ def init(app: App, admin_email: str) -> None:
     if first is not None:
         click.echo(f"Created staff account {admin[0]} with password: {admin[1]}")
         click.echo("This password is shown only now: keep it somewhere safe.")
+    init_signing_key(app.settings)
 
 
 def _echo_outcome(outcome: Outcome, label: str) -> None:
@@ -400,6 +402,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
         ),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
         _thread("pending", lambda: _reopen_pending(app.sessions, stop)),
+        _thread("purge", lambda: purge_timer(app.sessions, app.settings, stop)),
     ]
     return threads, wake_ingest
 
@@ -422,6 +425,10 @@ def _reopen_pending(factory: sessionmaker[Session], stop: threading.Event) -> No
         except Exception:  # the database away for a moment: try again next time
             log.warning("could not reopen due pending tickets", exc_info=True)
         stop.wait(PENDING_CHECK_SECONDS)
+
+
+main.add_command(evidence)
+main.add_command(purge)
 
 
 @main.command()

@@ -292,12 +292,11 @@ def safe_name(filename: str, fallback: str) -> str:
     manifest and the summary."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    cleaned = _UNSAFE.sub("_", ascii_name).strip("._-")
-    stem, dot, extension = cleaned.rpartition(".")
+    stem, dot, extension = ascii_name.rpartition(".")
     if not dot:
-        stem, extension = cleaned, ""
-    extension = extension[:16]
-    stem = stem.strip("._-")[: 100 - len(extension)] or fallback
+        stem, extension = ascii_name, ""
+    extension = _UNSAFE.sub("", extension)[:16]
+    stem = _UNSAFE.sub("_", stem).strip("._-")[: 99 - len(extension)].strip("._-") or fallback
     return f"{stem}.{extension}" if extension else stem
 
 

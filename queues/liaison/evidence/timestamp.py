@@ -151,10 +151,19 @@ def _check_imprint(tst: Any, data: bytes, nonce: int | None) -> TimestampInfo:
     authority = tst["tsa"]
     return TimestampInfo(
         gen_time=tst["gen_time"].native,
-        authority=str(authority.native) if authority.native is not None else "",
+        authority=_name(authority),
         serial_number=int(tst["serial_number"].native),
         hash_algorithm=algorithm,
     )
+
+
+def _name(general_name: Any) -> str:
+    """The authority's name as a person reads it ("Common Name: Example TSA")."""
+    if general_name.native is None:
+        return ""
+    if general_name.name == "directory_name":
+        return str(general_name.chosen.human_friendly)
+    return str(general_name.native)
 
 
 def _signer_certificate(signed: Any, sid: Any) -> Any:
@@ -189,6 +198,7 @@ def _check_signature(signed: Any, tst_bytes: bytes) -> None:
     digest_name = signer["digest_algorithm"]["algorithm"].native
     if digest_name not in _HASHES:
         raise TimestampError(f"the timestamp is signed with {digest_name}, which is not accepted")
+    _check_structure(signed, signer, digest_name)
     attrs = signer["signed_attrs"]
     if not attrs:
         raise TimestampError("the timestamp token has no signed attributes")
@@ -209,6 +219,28 @@ def _check_signature(signed: Any, tst_bytes: bytes) -> None:
     to_verify = b"\x31" + bytes(attrs.dump())[1:]
     _verify(cert, signer["signature_algorithm"], digest_name, bytes(signer["signature"].native),
             to_verify)  # fmt: skip
+
+
+def _check_structure(signed: Any, signer: Any, digest_name: str) -> None:
+    """The unsigned framing must agree with what is signed, so that no byte of a token can
+    change unnoticed: versions (RFC 5652 sections 5.1 and 5.3), the digest algorithms, and
+    the hash named by the signature algorithm."""
+    if signed["version"].native != "v3":
+        raise TimestampError("the timestamp token's SignedData version is not 3")
+    wanted = "v1" if signer["sid"].name == "issuer_and_serial_number" else "v3"
+    if signer["version"].native != wanted:
+        raise TimestampError("the timestamp token's SignerInfo version does not fit its signer")
+    for algorithm in [*signed["digest_algorithms"], signer["digest_algorithm"]]:
+        if algorithm["algorithm"].native not in _HASHES or algorithm["parameters"].native:
+            raise TimestampError("the timestamp token names a digest algorithm it cannot use")
+    if digest_name not in {a["algorithm"].native for a in signed["digest_algorithms"]}:
+        raise TimestampError("the timestamp token's digest algorithms omit the signer's")
+    signature_algorithm = signer["signature_algorithm"]
+    name = signature_algorithm["algorithm"].native
+    if "_" in name and name.split("_")[0] in _HASHES and name.split("_")[0] != digest_name:
+        raise TimestampError("the timestamp's signature algorithm names another hash")
+    if name != "rsassa_pss" and signature_algorithm["parameters"].native is not None:
+        raise TimestampError("the timestamp's signature algorithm has unexpected parameters")
 
 
 def _check_ess(attrs: Any, cert: Any) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -72,6 +73,38 @@ def verify_package(
         return VerifyResult(False, ["not a zip file"], not_a_package=True)
     with archive:
         return _Check(archive, public_key_text, settings, tsa_ca_file).run()
+
+
+_ARMOR_BEGIN = "-----BEGIN PGP SIGNATURE-----"
+_ARMOR_END = "-----END PGP SIGNATURE-----"
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]+=*$")
+_CHECKSUM_LINE = re.compile(r"^=[A-Za-z0-9+/]{4}$")
+
+
+def armor_problem(signature: bytes) -> str | None:
+    """None when `signature` is exactly one ASCII-armored OpenPGP signature (RFC 4880
+    section 6.2), else what is wrong. gpg forgives damaged armor lines; a package's
+    signature file must not change unnoticed, so its framing is checked here."""
+    try:
+        lines = signature.decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        return "not ASCII armor"
+    lines = [line.removesuffix("\r") for line in lines]
+    while lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) < 4 or lines[0] != _ARMOR_BEGIN or lines[-1] != _ARMOR_END:
+        return "not one ASCII-armored OpenPGP signature"
+    body = lines[1:-1]
+    while body and body[0] != "":  # armor headers ("Version: ..."), then a blank line
+        if ": " not in body[0]:
+            return "malformed armor header"
+        body = body[1:]
+    body = body[1:]
+    if not body or not all(_BASE64_LINE.match(line) for line in body[:-1]):
+        return "malformed armor"
+    if not (_CHECKSUM_LINE.match(body[-1]) or _BASE64_LINE.match(body[-1])):
+        return "malformed armor checksum"
+    return None
 
 
 class _Check:
@@ -219,6 +252,10 @@ class _Check:
         signature = self._small(mf.SIGNATURE)
         if signature is None:
             self.problems.append(f"{mf.SIGNATURE} (the signature) is missing")
+            return
+        framing = armor_problem(signature)
+        if framing is not None:
+            self.problems.append(f"{mf.SIGNATURE}: {framing}")
             return
         key = self._trusted_key()
         if key is None:
