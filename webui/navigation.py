@@ -1,11 +1,13 @@
 """Where a page sits in the main navigation, so the bar can mark it with aria-current.
 
 The bar is short on purpose: Overview, My tickets, Staff (staff only), Change password,
-then search and sign-out. A link is marked aria-current="page" on the page it leads to, and
-aria-current="true" on the pages under it (WAI-ARIA 1.2: "true" marks the current item
-within a set): a queue's list is under Overview; every staff page (listed in the staff hub,
-or with a URL under /staff) is under Staff, a ticket's audit log included. A ticket's own
-pages belong to no section: a ticket is reached from many places.
+then search and sign-out (a specialist also has "My police reports"). A link is marked
+aria-current="page" on the page it leads to, and aria-current="true" on the pages under it
+(WAI-ARIA 1.2: "true" marks the current item within a set): a queue's list is under
+Overview; every staff page is under Staff: those the staff hub lists, the other pages of
+their blueprints (a referral case under the referrals), anything under /staff, a ticket's
+audit log included. A ticket's own pages (/tickets/...) belong to no section: a ticket is
+reached from many places.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from flask import Flask, request
 
 from webui.staffhub import hub_endpoints
 
-OVERVIEW, MINE, STAFF, ACCOUNT = "overview", "mine", "staff", "account"
+OVERVIEW, MINE, STAFF, ACCOUNT, POLICE = "overview", "mine", "staff", "account", "police"
 _SECTION_OF: dict[str, str] = {
     "home.index": OVERVIEW,
     "lists.queue": OVERVIEW,
     "lists.mine": MINE,
     "auth.password": ACCOUNT,
     "staffhub.index": STAFF,
+    "liaison.mine": POLICE,  # a specialist's own requests, not a staff page
 }
 
 
@@ -28,7 +31,13 @@ def section(endpoint: str | None, path: str) -> str | None:
     """The section of the page at `endpoint` and `path`, or None."""
     if endpoint in _SECTION_OF:
         return _SECTION_OF[endpoint]
-    if endpoint in hub_endpoints() or path == "/staff" or path.startswith("/staff/"):
+    if path.startswith("/tickets/"):
+        return None
+    hub = hub_endpoints()
+    blueprint = endpoint.rpartition(".")[0] if endpoint else ""
+    if endpoint in hub or blueprint in {e.rpartition(".")[0] for e in hub}:
+        return STAFF
+    if path == "/staff" or path.startswith("/staff/"):
         return STAFF
     return None
 

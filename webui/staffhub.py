@@ -73,6 +73,29 @@ STAFF_PAGES: tuple[Group, ...] = (
             ),
         ),
     ),
+    Group(
+        "Police liaison",
+        (
+            StaffPage(
+                "liaison.index",
+                "Police referrals",
+                "Requests to report a ticket to police: review them, record where the "
+                "harasser acts from, choose a partner, approve (two staff) or decline.",
+            ),
+            StaffPage(
+                "partners.index",
+                "Partner police forces",
+                "The forces we refer to, each country's policy (partner, no partner, never) "
+                "and the referral texts per language.",
+            ),
+            StaffPage(
+                "liaison.disclosures",
+                "Disclosure register",
+                "Every hand-over of evidence to police: what, to whom, when, approved by "
+                "whom; export it for an audit.",
+            ),
+        ),
+    ),
 )
 
 
