@@ -22,6 +22,15 @@ What the gateway promises (DESIGN.md, "How a message travels", step 1):
   Postfix's address, so raise the message limit there: a 451 only defers mail, though.
 - STARTTLS (RFC 3207) when `gateway_tls_cert` and `gateway_tls_key` are both set.
 - Logging: one INFO line per accepted message and per refusal; never the content.
+- Reply addresses (issue 8): `help+<anything>@` is accepted wherever `help@` is; whether the
+  extension is a valid reply token is for ingest to decide (queues.followup), so mail to a
+  revoked or mistyped one is kept as mail to `help@`, never refused or lost.
+- Sender authentication (issue 8), before the message is stored and outside any database
+  transaction: the embedded SMTP gateway checks DKIM, SPF and DMARC itself
+  (mailgate.senderauth, short DNS timeouts within one budget per message); behind Postfix
+  (LMTP) the verdict is read from our own milters' Authentication-Results
+  (queues.trust.authresults, `trusted_authserv_ids`). The client's IP and HELO name and the
+  verdict are stored with the message.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, AnyStr
@@ -45,8 +55,13 @@ from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.senderauth import check_message
+from mailgate.senderauth.check import from_header_domain
 from queues.ingest import store_inbound
 from queues.settings import Settings, SettingsError
+from queues.trust.authresults import verdict_from_headers
+from queues.trust.replytokens import is_ours
+from queues.trust.verdict import NONE, AuthVerdict
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +147,15 @@ def received_header(
         lines[-1] += ";"
     lines.append(f"\t{stamp}")
     return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace")
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who handed us a message: IP, HELO name, envelope sender ("" = the null path)."""
+
+    ip: str
+    helo: str | None
+    mail_from: str
 
 
 class GatewayHandler:
@@ -244,7 +268,7 @@ class GatewayHandler:
         rcpt_options: list[str],
     ) -> str:
         ip = _peer_ip(session.peer)
-        if address.strip().lower() not in self._ours:
+        if not is_ours(address, self._ours):
             log.info("refused RCPT from %s: unknown recipient %s", ip, address)
             return REPLY_UNKNOWN_RECIPIENT
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -262,11 +286,11 @@ class GatewayHandler:
         # `<>` is the null reverse-path (RFC 5321 4.5.5): bounces. Stored as "".
         envelope_from = "" if sender.strip("<> ") == "" else sender
         received_id = secrets.token_hex(RECEIVED_ID_BYTES)
-        raw = self._received(session, ip, received_id, recipients) + bytes(
-            envelope.original_content or b""
-        )
+        content = bytes(envelope.original_content or b"")
+        raw = self._received(session, ip, received_id, recipients) + content
+        client = Client(ip, session.host_name, envelope_from)
         loop = asyncio.get_running_loop()
-        stored = loop.run_in_executor(None, self._store, raw, envelope_from, recipients)
+        stored = loop.run_in_executor(None, self._store, raw, content, client, recipients)
         # The store runs to its end even if this client goes away meanwhile (the task is
         # cancelled then): shield it, and let the callback account for a committed row.
         client_left = threading.Event()
@@ -355,18 +379,45 @@ class GatewayHandler:
             recipients=recipients,
         )
 
-    def _store(self, raw: bytes, envelope_from: str, recipients: list[str]) -> int:
-        """Worker thread: one transaction; returns the inbound id once the commit returned."""
+    def _store(self, raw: bytes, content: bytes, client: Client, recipients: list[str]) -> int:
+        """Worker thread: the sender checks, then one transaction; returns the inbound id
+        once the commit returned. `content` is the message as the client sent it."""
+        verdict = self.verdict(content, client)
         with self.factory.begin() as session:
             row = store_inbound(
                 session,
                 raw,
                 source="lmtp" if self.lmtp else "smtp",
-                envelope_from=envelope_from,
+                envelope_from=client.mail_from,
                 envelope_to=recipients,
+                client_ip=client.ip,
+                client_helo=client.helo,
+                auth=verdict,
             )
             inbound_id = row.id
+        log.info(
+            "message from %s: sender verdict %s %s", client.ip, verdict.verdict, verdict.summary()
+        )
         return inbound_id
+
+    def verdict(self, content: bytes, client: Client) -> AuthVerdict:
+        """Sender authentication of one message (DNS work; never inside a transaction)."""
+        if self.lmtp:
+            return verdict_from_headers(
+                content,
+                self.settings.trusted_authserv_ids,
+                from_header_domain(content),
+                skip_own_received=False,
+            )
+        if not self.settings.sender_checks:
+            return AuthVerdict(NONE, source="smtp", notes=("sender checks are off",))
+        return check_message(
+            content,
+            client_ip=client.ip,
+            helo=client.helo,
+            mail_from=client.mail_from,
+            settings=self.settings,
+        )
 
 
 class GatewaySMTP(SMTP):

@@ -28,7 +28,9 @@ from queues.trust.orgdomain import domain_of, normalize
 from queues.trust.verdict import NONE, AuthVerdict, decide
 
 _HEADER_LIMIT = 256 * 1024  # a header block larger than this is not read further
-_POLICY_COMMENT = re.compile(r"\bp=(none|quarantine|reject)\b", re.IGNORECASE)
+# OpenDMARC writes the policy in a comment "(p=reject dis=none)", rspamd "(policy=reject)";
+# authres keeps neither, so it is read from the field's text after "dmarc=".
+_POLICY_COMMENT = re.compile(r"\b(?:p|policy)=(none|quarantine|reject)\b", re.IGNORECASE)
 
 
 def header_fields(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -52,14 +54,17 @@ def header_fields(raw: bytes) -> Iterator[tuple[str, str]]:
         yield name, value
 
 
+Field = tuple[authres.AuthenticationResultsHeader, str]  # parsed, and the field's text
+
+
 def trusted_fields(
     raw: bytes, trusted_ids: Collection[str], *, skip_own_received: bool = True
-) -> list[authres.AuthenticationResultsHeader]:
+) -> list[Field]:
     """The Authentication-Results fields of our own authserv-ids above the border's Received."""
     ids = {i.strip().lower() for i in trusted_ids if i.strip()}
     if not ids:
         return []
-    found: list[authres.AuthenticationResultsHeader] = []
+    found: list[Field] = []
     skip = skip_own_received
     for name, value in header_fields(raw):
         if name == "received":
@@ -74,7 +79,7 @@ def trusted_fields(
         except Exception:  # noqa: S112 (authres raises SyntaxError and others on bad fields)
             continue
         if str(parsed.authserv_id or "").lower() in ids:
-            found.append(parsed)
+            found.append((parsed, value))
     return []  # no Received field closed the zone: nothing here is known to be ours
 
 
@@ -85,15 +90,13 @@ def _property(result: authres.core.AuthenticationResult, ptype: str, pname: str)
     return ""
 
 
-def verdict_from_fields(
-    fields: list[authres.AuthenticationResultsHeader], from_domain: str
-) -> AuthVerdict:
+def verdict_from_fields(fields: list[Field], from_domain: str) -> AuthVerdict:
     """The verdict from our milters' results (their DMARC result, when there is one, wins)."""
     dkim: list[tuple[str, str]] = []
     spf: tuple[str, str] = ("", "")
     dmarc: tuple[str, str] = ("", "")
     ids: list[str] = []
-    for header in fields:
+    for header, text in fields:
         ids.append(str(header.authserv_id).lower())
         for result in header.results:
             method, outcome = str(result.method).lower(), str(result.result).lower()
@@ -107,7 +110,8 @@ def verdict_from_fields(
             elif method == "dmarc" and not dmarc[0]:
                 policy = _property(result, "policy", "dmarc").lower()
                 if not policy:
-                    match = _POLICY_COMMENT.search(str(result.result_comment or ""))
+                    after = text[text.lower().find("dmarc=") :]
+                    match = _POLICY_COMMENT.search(after.split(";", 1)[0])
                     policy = match.group(1).lower() if match else ""
                 dmarc = (outcome, policy)
                 from_domain = _property(result, "header", "from") or from_domain

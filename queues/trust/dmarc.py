@@ -68,20 +68,28 @@ def evaluate(
     policy: DmarcPolicy | None,
     *,
     policy_domain: str,
-    dkim_pass_domains: Sequence[str],
+    dkim: Sequence[tuple[str, str]],
     spf_result: str,
     spf_domain: str,
 ) -> DmarcResult:
     """The DMARC result: pass when an authenticated identifier aligns with From's domain.
 
     `policy_domain` is where the record was found (the From domain itself, or its
-    organisational domain, whose `sp` then applies). SPF counts only when it passed for
-    the envelope domain (RFC 7489 4.2).
+    organisational domain, whose `sp` then applies); `dkim` the (result, d=) of each
+    signature. SPF counts only for the envelope domain (RFC 7489 4.2). Where no aligned
+    identifier passed but an aligned one could not be checked (a DNS failure at the From
+    domain's own servers), the result is "temperror", not "fail": an outage must not
+    turn a genuine sender into a stranger. Identifiers that do not align cannot change
+    the result, so a slow or failing DNS of someone else's domain cannot either.
     """
     from_domain = normalize(from_domain)
     if policy is None:
         return DmarcResult("none", "", from_domain)
     applied = policy.p if normalize(policy_domain) == from_domain else policy.sp
-    dkim_ok = any(aligned(d, from_domain, strict=policy.adkim == "s") for d in dkim_pass_domains)
-    spf_ok = spf_result == "pass" and aligned(spf_domain, from_domain, strict=policy.aspf == "s")
-    return DmarcResult("pass" if dkim_ok or spf_ok else "fail", applied, from_domain)
+    dkim_aligned = [r for r, d in dkim if aligned(d, from_domain, strict=policy.adkim == "s")]
+    spf_aligned = aligned(spf_domain, from_domain, strict=policy.aspf == "s")
+    if "pass" in dkim_aligned or (spf_aligned and spf_result == "pass"):
+        return DmarcResult("pass", applied, from_domain)
+    if "temperror" in dkim_aligned or (spf_aligned and spf_result == "temperror"):
+        return DmarcResult("temperror", applied, from_domain)
+    return DmarcResult("fail", applied, from_domain)
