@@ -2,6 +2,13 @@
 
 Signing in answers the same message, after the same work (one password hash check and
 one write), whether the address belongs to an account, a disabled account or nobody.
+
+Guessing is throttled with OWASP's device-cookie scheme (webui.devices): a browser where
+the agent signed in before brings a device cookie, and its attempts count against that
+cookie alone, so a stranger's wrong passwords, which lock the account for untrusted
+clients, do not lock its owner out of their usual browser. Attempts without a valid
+device cookie for the address count against the account and the client address
+(webui.throttle). Changing the password follows the same rules.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from queues.access import MAX_PASSWORD_LENGTH, check_new_password, find_user, set_password
 from queues.accounts import hash_password, needs_rehash, verify_password
 from queues.models import User
-from webui import db, sessions, throttle
+from webui import db, devices, sessions, throttle
 from webui.login import Agent, agent, client_address, dummy_user, lifetimes, signed_in, utcnow
 from webui.security import public, safe_next
 
@@ -70,6 +77,15 @@ def _client_limit() -> throttle.Limit:
     return throttle.Limit(key, current_app.config["LOGIN_CLIENT_LIMIT"])
 
 
+def _limits(email: str, device: devices.Device | None) -> list[throttle.Limit]:
+    """What an attempt for `email` counts against: its device cookie alone when it brings a
+    valid one for that account (a trusted client), else the account's lockout for untrusted
+    clients and the client address."""
+    if device is not None:
+        return [throttle.Limit(device.key, current_app.config["LOGIN_ACCOUNT_LIMIT"])]
+    return [_account_limit(email), _client_limit()]
+
+
 def _throttled(template: str, form: FlaskForm, until: datetime, now: datetime) -> Response:
     page = render_template(template, form=form, error=THROTTLED)
     response = current_app.make_response((page, 429))
@@ -93,7 +109,8 @@ def login() -> Response | str:
         return render_template("webui/auth/login.html", form=form, error=None)
     email = form.email.data.strip().lower()
     now, window = utcnow(), _window()
-    limits = [_account_limit(email), _client_limit()]
+    device = devices.from_request(email)
+    limits = _limits(email, device)
     until = throttle.blocked_until(db.session(), limits, now, window)
     if until is not None:
         return _throttled("webui/auth/login.html", form, until, now)
@@ -106,13 +123,17 @@ def login() -> Response | str:
         return render_template("webui/auth/login.html", form=form, error=WRONG_LOGIN)
     rehash = hash_password(form.password.data) if needs_rehash(user) else None
     with db.writing() as writer:
+        # This device's count, or (untrusted) the account's; never the client's, and a
+        # trusted sign-in leaves the untrusted count to run out: the stranger stays slowed.
         throttle.clear(writer, limits[0].key)
         if rehash is not None:  # stronger parameters than when it was set
             writer.execute(update(User).where(User.id == user.id).values(password_hash=rehash))
         sessions.prune(writer, now, lifetimes())
         token = sessions.start(writer, user, client_address(), now)
     _sign_in(user, token)
-    return redirect(safe_next(request.args.get("next")) or url_for("home.index"))
+    response = redirect(safe_next(request.args.get("next")) or url_for("home.index"))
+    devices.remember(response, email)
+    return response
 
 
 @bp.route("/logout", methods=["POST"])
@@ -132,14 +153,15 @@ def password() -> Response | str:
     if not form.validate_on_submit():
         return render_template(template, form=form, error=None)
     me, now, window = agent(), utcnow(), _window()
-    # Guessing the current password from a borrowed session counts like failed sign-ins.
-    limit = _account_limit(me.email)
-    until = throttle.blocked_until(db.session(), [limit], now, window)
+    # Guessing the current password from a borrowed session counts like failed sign-ins,
+    # against this browser's device cookie when it has one for the account.
+    limits = _limits(me.email, devices.from_request(me.email))[:1]
+    until = throttle.blocked_until(db.session(), limits, now, window)
     if until is not None:
         return _throttled(template, form, until, now)
     if not verify_password(me.user, form.current.data):
         with db.writing() as writer:
-            throttle.record_failure(writer, [limit.key], now, window)
+            throttle.record_failure(writer, [limits[0].key], now, window)
         form.current.errors.append("This is not your current password.")
         return render_template(template, form=form, error=None)
     try:

@@ -1,11 +1,14 @@
-"""Login throttling per account and per client, kept in the database for every web process.
+"""Login throttling per account, client and device, kept in the database for every process.
 
-Each failed sign-in counts against two keys: the address typed (whether or not an account
-has it, so being throttled tells nothing about accounts) and the client (IPv4 address, or
-the IPv6 /64 network, since one IPv6 host usually holds a whole /64). A key with `limit`
-failures in the current window is refused until the window ends. A successful sign-in clears
-its account key but not its client key: otherwise an attacker with one valid account could
-reset their own counter between guesses at other accounts.
+A failed sign-in from an untrusted client (no valid device cookie for the address typed,
+webui.devices) counts against two keys: the address typed (whether or not an account has
+it, so being throttled tells nothing about accounts) and the client (IPv4 address, or the
+IPv6 /64 network, since one IPv6 host usually holds a whole /64). A failed sign-in from a
+trusted client counts against its device cookie's key alone. A key with `limit` failures in
+the current window is refused until the window ends. A successful sign-in clears the key it
+was counted against (the device's, or the account's for an untrusted client) but never the
+client key: otherwise an attacker with one valid account could reset their own counter
+between guesses at other accounts.
 """
 
 from __future__ import annotations
