@@ -6,9 +6,9 @@
 History rows and links that concern another ticket are shown through `ticket_history` and
 `ticket_links`, which know who is looking (need to know, DESIGN.md). A history row names the
 other ticket by `TicketEvent.ref_ticket_id`, never by number in `detail`; where the sentence
-names it, `detail` holds the mark `{ticket}` (TICKET_MARK). For a viewer who may see the
-other ticket the mark becomes "ticket <number>" (a link on pages); otherwise the row is
-treated by its kind:
+names it, `detail` holds the mark `{ticket}` (TICKET_MARK), else the other ticket is named
+after the text, in parentheses. For a viewer who may see the other ticket it appears as
+"ticket <number>" (a link on pages); otherwise the row is treated by its kind:
 
     kind           written by                          the other ticket hidden (or gone)
     merged         an agent's merge, on the ticket     "merged into a restricted ticket"
@@ -16,20 +16,23 @@ treated by its kind:
     merged-from    the same merge, on the ticket       "a restricted ticket merged into
                    merged into                         this one"
     link           an agent's link, on both tickets    "linked to a restricted ticket"
+    liaison-*      a report to police, on the ticket   the text as written (it names no
+                   it was made from                    ticket)
     any other      ingest: someone quoted the number   the row is left out
     (linked,       of an existing ticket; rows that
     routing...)    exist only because of that ticket
 
-The first three record what an agent did to *this* ticket (the agent could see both, and
-the viewer may need to know that its messages went elsewhere), so the row stays and the
-other ticket is nameless. A row of any other kind exists only because the other ticket
-exists (a stranger quoting its number): shown without the number it would still tell that
-such a ticket exists, which a number that does not exist would not, so the viewer gets no
-row at all, exactly as for a number that matches nothing. The default for a kind not named
-here is to leave the row out: a new kind can only err on the side of silence.
+The named kinds record what an agent did to *this* ticket (the agent could see both, and
+the viewer may need to know that its messages went elsewhere or that it was reported), so
+the row stays and the other ticket is nameless. A row of any other kind exists only because
+the other ticket exists (a stranger quoting its number): shown without the number it would
+still tell that such a ticket exists, which a number that does not exist would not, so the
+viewer gets no row at all, exactly as for a number that matches nothing. The default for a
+kind not named here is to leave the row out: a new kind can only err on the side of silence.
 
-Links (`ticket_links`) follow the same rule: a `quoted-number` link to a hidden ticket is left
-out; a `related` link and a merge are shown as "a restricted ticket" without a number.
+Links (`ticket_links`) follow the same rule: a link an agent made (`related`, a police
+report's `liaison-case`) and a merge are shown as "a restricted ticket" without number or
+subject; any other link to a hidden ticket (`quoted-number`) is left out.
 
 Rows written before migration 0006 had the number in `detail`; that migration moved it into
 `ref_ticket_id` and the mark. `viewer=None` is the operator at the command line (`switchboard
@@ -52,10 +55,11 @@ TICKET_MARK = "{ticket}"
 RESTRICTED = "a restricted ticket"
 # Rows an agent made about this ticket: kept with the other ticket nameless when hidden.
 NAMELESS_WHEN_HIDDEN = frozenset({"merged", "merged-from", "link"})
+NAMELESS_PREFIXES = ("liaison-",)
 # Kinds whose rows name another ticket (by TICKET_MARK) even when it is gone (SET NULL).
 REF_KINDS = NAMELESS_WHEN_HIDDEN | {"linked"}
 # Link kinds made by agents; any other (quoted-number) exists only because of the other.
-AGENT_LINK_KINDS = frozenset({"related"})
+AGENT_LINK_KINDS = frozenset({"related", "liaison-case"})
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -153,6 +157,11 @@ def _numbers_seen(session: Session, ids: set[int], viewer: User | None) -> dict[
     return {ticket_id: number for ticket_id, number in session.execute(stmt)}
 
 
+def nameless_when_hidden(kind: str) -> bool:
+    """Whether a row of `kind` stays, without the other ticket, for one who may not see it."""
+    return kind in NAMELESS_WHEN_HIDDEN or kind.startswith(NAMELESS_PREFIXES)
+
+
 def present_event(event: TicketEvent, seen: dict[int, str]) -> HistoryEntry | None:
     """`event` for a viewer who may see the tickets in `seen` (id -> number); None: left out."""
     names = event.ref_ticket_id is not None or (
@@ -161,11 +170,13 @@ def present_event(event: TicketEvent, seen: dict[int, str]) -> HistoryEntry | No
     if not names:
         return HistoryEntry(event.at, event.actor, event.kind, event.detail)
     number = seen.get(event.ref_ticket_id) if event.ref_ticket_id is not None else None
-    if number is None and event.kind not in NAMELESS_WHEN_HIDDEN:
+    if number is None and not nameless_when_hidden(event.kind):
         return None
     before, mark, after = event.detail.partition(TICKET_MARK)
-    if not mark:  # a row that names the ticket only by its reference: name it at the end
-        before, after = f"{before}: " if before else "", ""
+    if not mark:  # the text does not name the ticket: name it after, if it may be named
+        if number is None:
+            return HistoryEntry(event.at, event.actor, event.kind, event.detail)
+        before, after = (f"{before} (", ")") if before else ("", "")
     return HistoryEntry(
         event.at,
         event.actor,

@@ -218,7 +218,7 @@ def test_a_quoted_hidden_number_leaves_the_rows_of_a_number_that_does_not_exist(
         "linked",
         f"subject named ticket {police} but the sender is not a participant",
     ) in rows
-    assert ("system", "linked", f"the sender quoted a ticket's number: ticket {police}") in rows
+    assert ("system", "linked", f"the sender quoted a ticket's number (ticket {police})") in rows
     assert ("system", "quoted", "number quoted in ticket 20261204000001") in history_rows(
         client, police
     )
