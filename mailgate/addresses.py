@@ -2,8 +2,15 @@
 
 A tolerant tokenizer rather than a strict RFC 5322 grammar: real mail carries unquoted
 "Last, First <a@b>" names, display names that are themselves addresses, encoded words
-inside quotes, group syntax, route addresses, and plain garbage. Names are decoded after
-the address structure is found, so a comma inside an encoded word cannot split an address.
+inside quotes, group syntax, route addresses, quoted local parts, and plain garbage. Names
+are decoded after the address structure is found, so a comma inside an encoded word cannot
+split an address.
+
+A quoted local part ("john doe"@example.org, "#FAX#*49000783135#"@otrs.fax) is kept whole
+and written the way RFC 5321 section 4.1.2 asks: bare when it is a valid dot-atom, quoted
+(with backslash escapes) only when it must be. An address longer than `MAX_ADDRESS` is not
+usable: no mail system takes it (RFC 5321 section 4.5.3.1 allows 64 + 1 + 255 characters),
+and no column stores it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from mailgate.charsets import decode_header_bytes
 from mailgate.headers import clean_text, decode_words, to_bytes
 from queues.mail import Address
 
-__all__ = ["parse_address_list", "parse_mailbox"]
+__all__ = ["MAX_ADDRESS", "parse_address_list", "parse_mailbox"]
+
+MAX_ADDRESS = 320
 
 # Tokens of an address list: quoted strings, comments, angle-addresses, commas, other text.
 # Unterminated quotes/comments/brackets run to the end of the value instead of failing.
@@ -32,6 +41,13 @@ _MAX_ADDRESSES = 1000
 _COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 _SPACED_DOTS = re.compile(r"\s*([.@])\s*")
 _NAME_STRIP = " \t\"'"
+# A quoted string right before "@" is a local part, not a display name (RFC 5322 3.4.1).
+_QUOTED_LOCAL = re.compile(r'"((?:[^"\\]|\\.)*)"(?=[ \t]*@)')
+# While the list is split, each quoted local part stands in the text as one opaque word.
+_PLACEHOLDER = re.compile("\ue000([0-9]+)\ue001")
+# RFC 5322 section 3.2.3 dot-atom, with the UTF-8 atext of RFC 6532.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\x80-\U0010ffff]"
+_DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 
 
 class _Mailbox:
@@ -87,7 +103,40 @@ def _strip_group_name(token: str, box: _Mailbox) -> str:
     return token
 
 
-def _clean_address(raw: str) -> str | None:
+def _canonical_local(content: str) -> str:
+    """A quoted local part's content as RFC 5321 section 4.1.2 wants it written: a bare
+    dot-atom when it is one, else a quoted string with backslash escapes."""
+    if _DOT_ATOM.fullmatch(content):
+        return content
+    return '"' + content.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _protect_quoted_locals(text: str) -> tuple[str, list[str]]:
+    """`text` with each quoted local part replaced by an opaque word, and their contents."""
+    contents: list[str] = []
+
+    def protect(match: re.Match[str]) -> str:
+        contents.append(_ESCAPE.sub(r"\1", match.group(1)))
+        return f"\ue000{len(contents) - 1}\ue001"
+
+    if '"' not in text:
+        return text, contents
+    return _QUOTED_LOCAL.sub(protect, text), contents
+
+
+def _restore(text: str, contents: list[str], quote: bool) -> str:
+    """Put the quoted local parts back: in canonical form in an address, as text in a name."""
+
+    def restore(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(contents):
+            return match.group(0)
+        return _canonical_local(contents[index]) if quote else contents[index]
+
+    return _PLACEHOLDER.sub(restore, text) if "\ue000" in text else text
+
+
+def _clean_address(raw: str, quoted: list[str]) -> str | None:
     """`local@domain` with the domain lower-cased, or None if there is no usable address."""
     addr = "".join(_COMMENT.sub("", raw).split()).strip("<>\"'")
     if addr.lower().startswith("mailto:"):
@@ -98,19 +147,21 @@ def _clean_address(raw: str) -> str | None:
     domain = domain.strip(".")
     if not at or not local or not domain:
         return None
-    if any(c in addr for c in "<>()[],;\\") and not domain.startswith("["):
+    if any(c in addr for c in '<>()[],;\\"') and not domain.startswith("["):
         return None
-    return f"{local}@{domain.lower()}"
+    address = f"{_restore(local, quoted, True)}@{domain.lower()}"
+    return address if len(address) <= MAX_ADDRESS else None
 
 
 _Picked = tuple[str | None, str, bool]
 
 
-def _pick(box: _Mailbox) -> list[_Picked]:
+def _pick(box: _Mailbox, quoted: list[str]) -> list[_Picked]:
     """Address, undecoded display name, and whether <angle brackets> were used, for each
     mailbox in `box` (several when a mailer forgot the commas between bare addresses)."""
     if box.angle is not None:
-        return [(_clean_address(box.angle), box.text() or " ".join(box.comments), True)]
+        name = box.text() or " ".join(box.comments)
+        return [(_clean_address(box.angle, quoted), name, True)]
     words = box.text().split()
     if any(w[0] in ".@" or w.endswith("@") for w in words):
         # Obsolete syntax (RFC 5322 section 4.4) allows spaces around "." and "@".
@@ -119,7 +170,9 @@ def _pick(box: _Mailbox) -> list[_Picked]:
     if not addresses:
         return [(None, box.text(), False)]
     name = " ".join(w for w in words if "@" not in w) or " ".join(box.comments)
-    return [(_clean_address(a), name if i == 0 else "", False) for i, a in enumerate(addresses)]
+    return [
+        (_clean_address(a, quoted), name if i == 0 else "", False) for i, a in enumerate(addresses)
+    ]
 
 
 def _display_name(raw: str, addr: str) -> str:
@@ -153,16 +206,17 @@ def parse_address_list(value: str | None, fallback: str | None = None) -> list[A
     if not value:
         return []
     text = decode_header_bytes(to_bytes(value), fallback)
-    text = text.replace("\r", " ").replace("\n", " ")
+    text, quoted = _protect_quoted_locals(text.replace("\r", " ").replace("\n", " "))
     boxes = _split(text)[:_MAX_ADDRESSES]
     result: list[Address] = []
     seen: set[str] = set()
-    picked = [item for box in boxes for item in _pick(box)]
+    picked = [item for box in boxes for item in _pick(box, quoted)]
     for addr, raw_name in _merge_orphans(picked):
         if addr.lower() in seen:
             continue
         seen.add(addr.lower())
-        result.append(Address(email=addr, name=_display_name(raw_name, addr)))
+        name = _display_name(_restore(raw_name, quoted, False), addr)
+        result.append(Address(email=addr, name=name))
     return result
 
 

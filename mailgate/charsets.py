@@ -5,7 +5,10 @@ Python maps to the too-small EUC-KR), Chinese mail says ``gb2312`` but uses GBK,
 mail says ``shift_jis`` and uses Microsoft's CP932, and a great deal of UTF-8 is labelled
 ``us-ascii`` or ``iso-8859-1``. This module maps labels to the codec a mail reader should
 really use (the WHATWG Encoding Standard's choices, which browsers and mail clients share)
-and decodes with a fallback chain that never raises.
+and decodes with a fallback chain that never raises. Where the chain fails (the declared
+charset does not decode, or nothing usable was declared and the bytes are not UTF-8), the
+charset is detected (mailgate.charsetguess) before falling back to replacement characters
+or windows-1252.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import codecs
 import re
 from functools import lru_cache
+
+from mailgate.charsetguess import guess_charset
 
 __all__ = ["decode_bytes", "decode_header_bytes", "normalize_charset"]
 
@@ -132,6 +137,11 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
+# An ISO 2022 designation (RFC 1468, RFC 1557, RFC 1922): 7-bit Japanese, Korean or Chinese
+# text sent without a charset label. Python's iso2022_jp_2 reads all three designations.
+_ISO2022_ESCAPE = re.compile(rb"\x1b(?:\$[@AB(]|\$\)C|\([BJ])")
+_ISO2022_CODECS = ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_kr")
+_SUSPECT = re.compile("[\ufffd\ue000-\uf8ff]")
 
 
 @lru_cache(maxsize=256)
@@ -203,56 +213,112 @@ def _mostly_utf8(data: bytes) -> bool:
     return replaced * 4 <= non_ascii
 
 
-def _by_line(data: bytes, single: str) -> tuple[str, bool]:
-    """Decode line by line: UTF-8 where a line is valid UTF-8, else `single` (a single-byte
+def _by_line(data: bytes, single: str, codec: str | None) -> tuple[str, str | None]:
+    """Decode line by line: UTF-8 where a line is UTF-8 (with a few damaged bytes at most),
+    the other lines in one charset detected from them, else in `single` (a single-byte
     charset). Mail assembled from pieces (a UTF-8 body with a Latin-1 footer, a damaged
     base64 block) is then readable everywhere except the damaged lines. Returns the text
-    and whether any line needed the fallback."""
+    and the charset used for the lines that are not UTF-8 (None if there were none)."""
+    lines = data.split(b"\n")
     out: list[str] = []
-    fell_back = False
-    for line in data.split(b"\n"):
+    others: list[int] = []
+    for index, line in enumerate(lines):
         if line.isascii():
             out.append(line.decode("ascii"))
             continue
         text = _try(line, "utf-8")
+        if text is None and _mostly_utf8(line):
+            text = _lenient(line, "utf-8")
         if text is None:
-            fell_back = True
-            text = _lenient(line, single)
+            others.append(index)
+            text = ""
         out.append(text)
-    return "\n".join(out), fell_back
+    if not others:
+        return "\n".join(out), None
+    rest = b"\n".join(lines[i] for i in others)
+    used = single
+    guess = guess_charset(rest, codec, single)
+    if guess is not None and guess != single and _try(rest, guess) is not None:
+        used = guess
+    for index in others:
+        out[index] = _lenient(lines[index], used)
+    return "\n".join(out), used
+
+
+def _undeclared_iso2022(data: bytes) -> str | None:
+    """7-bit ISO 2022 text (escape sequences) decoded, or None if it is not that."""
+    if b"\x1b" not in data or _ISO2022_ESCAPE.search(data) is None:
+        return None
+    for codec in _ISO2022_CODECS:
+        text = _try(data, codec)
+        if text is not None:
+            return text
+    return None
+
+
+def _suspect(text: str) -> int:
+    """Characters that show a wrong multi-byte decoding: replacements and private use."""
+    return len(_SUSPECT.findall(text)) if not text.isascii() else 0
+
+
+def _redetected(data: bytes, codec: str, text: str) -> tuple[str, str] | None:
+    """A multi-byte charset that decoded with replacement or private-use characters (Big5
+    read as GB18030 does): a detected charset's text when it has fewer of them."""
+    guess = guess_charset(data, codec, codec)
+    if guess is None or guess == codec:
+        return None
+    other = _lenient(data, guess)
+    return (other, guess) if _suspect(other) < _suspect(text) else None
 
 
 def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
     """Decode `data` labelled `declared`; returns the text and a defect note or None.
 
-    Multi-byte and stateful charsets are tried as declared first. Otherwise valid UTF-8 wins
-    (it is the commonest mislabelling), then the declared single-byte charset, line by line
-    when the text mixes both. Never raises: the last resort uses replacement characters.
+    Multi-byte and stateful charsets are tried as declared first; if they fail or yield
+    replacement or private-use characters, a detected charset that reads better is used.
+    Otherwise valid UTF-8 wins (it is the commonest mislabelling), then the declared
+    single-byte charset, then line by line: UTF-8 lines as UTF-8, the others in a detected
+    charset or the single-byte one. Never raises.
     """
     codec = normalize_charset(declared)
+    label = declared or "none"
     if data.isascii() and (codec is None or not _declared_first(codec)):
+        # 7-bit ISO 2022 text labelled us-ascii (or not at all) is common in Japanese mail.
+        text = _undeclared_iso2022(data)
+        if text is not None:
+            return text, f"charset {label!r} was wrong; the text is ISO-2022"
         return data.decode("ascii"), None
     for candidate in _candidates(codec):
         decoded = _try(data, candidate)
-        if decoded is not None:
-            return decoded, _note(declared, codec, candidate)
-    label = declared or "none"
+        if decoded is None:
+            continue
+        if candidate == codec and _declared_first(codec) and _suspect(decoded):
+            better = _redetected(data, codec, decoded)
+            if better is not None:
+                return better[0], f"charset {label!r} read as private-use; detected {better[1]}"
+        return decoded, _note(declared, codec, candidate)
     if codec is not None and _declared_first(codec):
+        text = _lenient(data, codec)
+        better = _redetected(data, codec, text)
+        if better is not None and not _suspect(better[0]):
+            return better[0], f"charset {label!r} did not decode; detected {better[1]}"
         note = f"charset {label!r} did not decode cleanly; replacement characters used"
-        return _lenient(data, codec), note
+        return (better[0], f"{note} (detected {better[1]})") if better else (text, note)
     single = codec if codec is not None and codec != "utf-8" else "cp1252"
-    if _UTF8_SEQUENCE.search(data) is None:
-        text, fell_back = _lenient(data, single), codec != single
-    else:
-        text, fell_back = _by_line(data, single)
-    if not fell_back:
-        return text, None
+    text, used = _by_line(data, single, codec)
+    if used is None:
+        return text, f"charset {label!r}: damaged UTF-8; replacement characters used"
+    if used != single:
+        return text, f"charset {label!r} did not decode; detected {used}"
     return text, f"charset {label!r} did not fit every line; used {single} there"
 
 
 def decode_header_bytes(data: bytes, fallback: str | None) -> str:
-    """Decode raw 8-bit header bytes: UTF-8 (RFC 6532), then `fallback`, then windows-1252."""
+    """Decode raw 8-bit header bytes: UTF-8 (RFC 6532), then `fallback`, then a detected
+    charset, then windows-1252. 7-bit ISO-2022 text is read by its escape sequences."""
     if data.isascii():
+        if b"\x1b" in data:
+            return _undeclared_iso2022(data) or data.decode("ascii")
         return data.decode("ascii")
     text = _try(data, "utf-8")
     if text is not None:
@@ -262,6 +328,11 @@ def decode_header_bytes(data: bytes, fallback: str | None) -> str:
     codec = normalize_charset(fallback)
     if codec is not None and codec != "utf-8":
         text = _try(data, codec)
+        if text is not None:
+            return text
+    guess = guess_charset(data, codec, "cp1252")
+    if guess is not None and guess not in ("cp1252", codec):
+        text = _try(data, guess)
         if text is not None:
             return text
     return _lenient(data, "cp1252")

@@ -21,6 +21,7 @@ __all__ = [
     "parse_date",
     "parse_msgids",
     "to_bytes",
+    "unfold_text",
 ]
 
 # RFC 2047 section 2: =?charset?encoding?encoded-text?=. The encoded text may not contain
@@ -33,6 +34,8 @@ _SPACES = re.compile(rb"[ \t\r\n]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
+# Whitespace that _CONTROLS keeps and a one-line display text shows as a space.
+_SPACE_CONTROLS = str.maketrans(dict.fromkeys("\t\x85\u2028\u2029", " "))
 _BRACKETED_ID = re.compile(r"<([^<>]*)>")
 _ID_TOKEN = re.compile(r"[^\s,<>()\"']+@[^\s,<>()\"']+")
 _MAX_IDS = 500
@@ -123,11 +126,36 @@ def decode_words(data: bytes, fallback: str | None) -> str:
     return "".join(out)
 
 
+def _unfold(value: str) -> str:
+    """Join folded lines with one space. The whitespace around a line break is the folding
+    mailer's, not the field's: some fold "a b" as "a\\r\\n b", others as "a \\r\\n\\tb",
+    and an obsolete whitespace-only line is to be read as if it were not there (RFC 7103
+    section 7.3). Whitespace inside a line is left alone."""
+    if "\n" not in value:
+        return value
+    stripped = (line.strip(" \t") for line in value.replace("\r", "").split("\n"))
+    return " ".join(line for line in stripped if line)
+
+
+def unfold_text(text: str) -> str:
+    """One-line display text that keeps a field's own spacing: folds joined (`_unfold`),
+    other whitespace controls shown as one space each, runs of spaces kept, ends stripped,
+    control characters dropped and lone surrogates replaced."""
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    text = _CONTROLS.sub("", _unfold(text).replace("\r", ""))
+    return text.translate(_SPACE_CONTROLS).strip()
+
+
 def decode_header(value: str | None, fallback: str | None = None) -> str:
-    """A compat32 header value as clean display text: unfolded, decoded, one-line."""
+    """A compat32 header value as display text: unfolded, decoded, one line.
+
+    Whitespace between adjacent encoded words is dropped (RFC 2047 section 6.2); all other
+    whitespace is the field's own and kept as it is, runs of spaces included (only a fold
+    counts as one space)."""
     if not value:
         return ""
-    return clean_text(decode_words(to_bytes(value), fallback))
+    return unfold_text(decode_words(to_bytes(_unfold(value)), fallback))
 
 
 def parse_msgids(value: str | None, lenient: bool = False) -> list[str]:

@@ -1,12 +1,14 @@
 """Turn the raw bytes of a received message into an `IncomingMail` (DESIGN.md step 2).
 
 `parse_message` is a pure function that never raises: structure comes from the standard
-library's compat32 parser (fast, and tolerant of broken MIME), every header is decoded by
-mailgate.headers/addresses/params rather than by the slow and stricter modern email
-policy, each part's payload is decoded once (mailgate.payload), the MIME tree is sorted
-into body, attachments and forwarded messages by mailgate.mimewalk, and problems are
-written to `defects`. If anything unexpected still goes wrong, the result carries the raw
-text as its body and the error as a defect, so the message is never lost.
+library's compat32 parser (fast, and tolerant of broken MIME; a header block that a broken
+fold or a stray line cut short is recovered first, mailgate.headerblock), every header is
+decoded by mailgate.headers/addresses/params rather than by the slow and stricter modern
+email policy, each part's payload is decoded once (mailgate.payload), the MIME tree is
+sorted into body, attachments and forwarded messages by mailgate.mimewalk, the requester
+is found by mailgate.requester, and problems are written to `defects`. If anything
+unexpected still goes wrong, the result carries the raw text as its body and the error as
+a defect, so the message is never lost.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from email.message import Message
 from email.policy import compat32
 
 from mailgate.addresses import parse_address_list, parse_mailbox
+from mailgate.charsetguess import SAMPLE_BYTES, guess_charset
 from mailgate.classify import is_auto_submitted, is_bounce, is_list_or_bulk
 from mailgate.flatten import raw_payload
-from mailgate.headers import decode_header, parse_date, parse_msgids
+from mailgate.headerblock import needs_repair, repair_header_block
+from mailgate.headers import decode_header, parse_date, parse_msgids, to_bytes
 from mailgate.htmlsafe import sanitize_html
 from mailgate.htmltext import html_to_text
 from mailgate.mimewalk import Budget, NestedParser, Segment, Walker
 from mailgate.params import parse_params
 from mailgate.payload import decode_text
+from mailgate.requester import find_requester
 from queues.mail import IncomingMail
 
 __all__ = ["parse_message"]
@@ -44,7 +49,15 @@ def parse_message(raw: bytes) -> IncomingMail:
     digest = hashlib.sha256(raw).hexdigest()
     try:
         message = email.message_from_bytes(raw, policy=compat32)
-        return _build(message, digest, len(raw), _linesep(raw), Budget(), 0)
+        repairs: list[str] = []
+        if needs_repair(message):
+            repaired = repair_header_block(raw)
+            if repaired is not None:
+                message = email.message_from_bytes(repaired[0], policy=compat32)
+                repairs = repaired[1]
+        mail = _build(message, digest, len(raw), _linesep(raw), Budget(), 0)
+        mail.defects[:0] = repairs
+        return mail
     except Exception as exc:  # the promise is "never raises": degrade, record, keep the text
         _LOG.warning("parser failure on message %s", digest, exc_info=True)
         return _fallback(raw, digest, exc)
@@ -77,6 +90,7 @@ def _build(
     mail.forwarded = walker.forwarded
     mail.defects.extend(walker.defects)
     _classify(mail, walker.report_type, walker.has_dsn_part)
+    mail.requester, mail.requester_source = find_requester(mail, raws, charset)
     return mail
 
 
@@ -108,7 +122,28 @@ def _header_charset(message: Message) -> str | None:
         payload = raw_payload(part)
         if isinstance(payload, list):
             stack.extend(p for p in payload if isinstance(p, Message))
-    return None
+    return _guessed_header_charset(message)
+
+
+def _guessed_header_charset(message: Message) -> str | None:
+    """Nothing declared a charset: when header fields carry 8-bit bytes that are not UTF-8,
+    the charset detected from all of them together (one longer sample guesses better than
+    each short field alone). Costs nothing for mail with ASCII or UTF-8 headers."""
+    pieces: list[bytes] = []
+    size = 0
+    for _name, value in message.raw_items():
+        if isinstance(value, str) and not value.isascii():
+            data = to_bytes(value)
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                pieces.append(data)
+                size += len(data) + 1
+                if size >= SAMPLE_BYTES:
+                    break
+    if not pieces:
+        return None
+    return guess_charset(b"\n".join(pieces), None, "cp1252")
 
 
 def _header_maps(
@@ -234,6 +269,7 @@ def _fallback(raw: bytes, digest: str, exc: Exception) -> IncomingMail:
         _fill_addresses(mail, raws, charset)
         _fill_ids_and_date(mail, raws)
         _classify(mail, "", False)
+        mail.requester, mail.requester_source = find_requester(mail, raws, charset)
     except Exception as inner:  # even the headers are unreadable: keep only the text
         mail.defects.append(f"header fallback failed: {inner!r}")
         found = b""

@@ -111,5 +111,33 @@ class IncomingMail:
         return self.reply_to[0] if self.reply_to else self.from_
 
 
+def with_envelope(mail: IncomingMail, envelope_from: str | None) -> IncomingMail:
+    """`mail` with the SMTP envelope sender it arrived with taken into account (in place).
+
+    The parser sees only the message: a requester it found in a Return-Path field
+    ("envelope") was written by whoever handed the bytes over. When the message came to our
+    own gateway, the envelope it really arrived with replaces that; it also stands in when
+    no header held a usable address. None means unknown (IMAP, files): nothing changes.
+    "" is the null reverse-path of a bounce (RFC 5321 section 4.5.5): no requester from it,
+    and a bounce never gets one from the envelope (mailgate.requester)."""
+    if envelope_from is None:
+        return mail
+    if mail.requester_source == "envelope":
+        mail.requester, mail.requester_source = None, ""
+    address = _envelope_address(envelope_from)
+    if mail.requester is None and address is not None and not mail.is_bounce:
+        mail.requester, mail.requester_source = Address(address), "envelope"
+    return mail
+
+
+def _envelope_address(value: str) -> str | None:
+    """An SMTP reverse-path as `local@domain` (domain lower-cased), or None if unusable."""
+    address = value.strip().removeprefix("<").removesuffix(">").strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in "<>" for c in address):
+        return None
+    return f"{local}@{domain.lower()}"
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
