@@ -3,7 +3,8 @@
 Its one job: make docs/screenshots/*.png reproducible. It runs `switchboard init`, adds a
 staff account, imports a handful of invented reports with `switchboard ingest` (one of
 them serious enough for the specialist-safety queue), starts `switchboard web` on a free
-loopback port and lets Playwright drive Debian's Chromium through the main pages.
+loopback port and lets Playwright drive Debian's Chromium through the main pages, twice:
+on a laptop (1280 px wide: NAME.png) and on a phone (390 px: phone-NAME.png).
 
     .venv/bin/python docs/screenshots.py [--out docs/screenshots]
 
@@ -124,27 +125,39 @@ def shoot(page: Page, out: Path, name: str) -> None:
     print(f"  {out / name}.png")
 
 
+# The width of each set and the prefix of its file names.
+VIEWPORTS = {"": {"width": 1280, "height": 800}, "phone-": {"width": 390, "height": 844}}
+
+
 def pages(base: str, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base}/login")
-        shoot(page, out, "login")
-        page.fill("input[name=email]", STAFF)
-        page.fill("input[name=password]", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{base}/")
-        shoot(page, out, "overview")
-        page.goto(f"{base}/queues/general-help")
-        shoot(page, out, "queue")
-        page.goto(f"{base}/queues/specialist-safety")
-        page.click("table a[href^='/tickets/']")
-        shoot(page, out, "ticket")
-        page.click("a[href$='/reply']")
-        shoot(page, out, "reply")
-        page.goto(f"{base}/search?q=profil")
-        shoot(page, out, "search")
+        for prefix, viewport in VIEWPORTS.items():
+            context = browser.new_context(viewport=viewport)
+            walk(context.new_page(), base, out, prefix)
+            context.close()
         browser.close()
+
+
+def walk(page: Page, base: str, out: Path, prefix: str) -> None:
+    page.goto(f"{base}/login")
+    shoot(page, out, f"{prefix}login")
+    page.fill("input[name=email]", STAFF)
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/")
+    shoot(page, out, f"{prefix}overview")
+    page.goto(f"{base}/queues/general-help")
+    shoot(page, out, f"{prefix}queue")
+    page.goto(f"{base}/queues/specialist-safety")
+    page.click("table th.subject a[href^='/tickets/']")
+    shoot(page, out, f"{prefix}ticket")
+    page.click("a[href$='/reply']")
+    shoot(page, out, f"{prefix}reply")
+    page.goto(f"{base}/search?q=profil")
+    shoot(page, out, f"{prefix}search")
+    page.goto(f"{base}/staff")
+    shoot(page, out, f"{prefix}staff")
 
 
 def main() -> None:

@@ -294,6 +294,12 @@ def test_navigation_is_one_line_at_1280(staff_pages: dict[int, Page]) -> None:
         line = page.evaluate(ONE_LINE_JS, NAV_PARTS)
         assert line["count"] == 1 + 4 + 2, line  # brand, four entries, search, sign-out
         assert line["shared"] > 0, f"the navigation wraps on {path}"
+    # A long address does not push the bar onto a second line either (it is cut short, in
+    # full in its title).
+    address = "maximiliane.mustermann-ueberlaenge@help.example.org"
+    page.evaluate("(a) => { document.querySelector('.who .email').textContent = a; }", address)
+    assert page.evaluate(ONE_LINE_JS, NAV_PARTS)["shared"] > 0
+    assert page.get_attribute(".who .email", "title") == "staff@example.org"
 
 
 def test_navigation_wraps_whole_pieces_on_a_phone(staff_pages: dict[int, Page]) -> None:
