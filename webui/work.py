@@ -18,6 +18,7 @@ from datetime import UTC, datetime, time
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -33,6 +34,7 @@ from queues.access import visible_queues
 from queues.audit import AuditAction
 from queues.models import Article, Queue, ReplyTemplate, Role, Ticket, TicketState, User
 from queues.settings import Settings
+from queues.trust.revoke import revoke_reply_addresses as revoke
 from webui import db
 from webui.login import Agent, agent, client_address
 from webui.need_to_know import ticket_or_404
@@ -245,6 +247,19 @@ def link(number: str) -> Response:
         return f"Linked to ticket {other.number}."
 
     return change(number, "link", apply)
+
+
+@bp.route("/reply-addresses/revoke", methods=["POST"])
+def revoke_reply_addresses(number: str) -> Response:
+    """Staff: the ticket's reply addresses stop working (issue 8); 404 for anyone else."""
+    if agent().user.role is not Role.STAFF:
+        abort(404)
+
+    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
+        count = revoke(s, t, u, now, client=client_address())
+        return f"Reply addresses revoked ({count}); the next mail to the requester has a new one."
+
+    return change(number, "revoke reply addresses", apply)
 
 
 @bp.route("/note", methods=["POST"])

@@ -119,6 +119,7 @@ POLICY: dict[str, Policy] = {
     "work.merge": Policy(Audience.AGENT, ticket=True),
     "work.link": Policy(Audience.AGENT, ticket=True),
     "work.note": Policy(Audience.AGENT, ticket=True),
+    "work.revoke_reply_addresses": Policy(Audience.STAFF, ticket=True),
     "work.reply": Policy(Audience.AGENT, ticket=True),
     # Police liaison (webui.liaison, webui.partners): specialists and staff ask for a report
     # on a ticket they see; every case page, package and the register is for staff only.
