@@ -56,8 +56,8 @@ STAFF_PAGES: tuple[Group, ...] = (
             StaffPage(
                 "staff_rules.index",
                 "Routing rules",
-                "Which queue new mail goes to, by sender, recipient or subject; try a rule "
-                "on a ticket before saving it.",
+                "What happens to new mail by sender, recipient, subject, text or header: "
+                "its queue, priority, a flag, or ignore it; try a rule on a ticket first.",
             ),
             StaffPage(
                 "staff_mail.quarantine",
