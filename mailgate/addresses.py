@@ -202,10 +202,21 @@ def _merge_orphans(picked: list[_Picked]) -> list[tuple[str, str]]:
 
 
 def parse_address_list(value: str | None, fallback: str | None = None) -> list[Address]:
-    """All usable addresses in a compat32 header value, in order, without duplicates."""
+    """All usable addresses in a compat32 header value, in order, without duplicates.
+
+    Names are decoded after the structure is found; only when that finds no address at all
+    is the whole value decoded first, for mailers that encode a whole mailbox ("Ann
+    <ann@example.net>") as one encoded word, which RFC 2047 section 5 forbids."""
     if not value:
         return []
-    text = decode_header_bytes(to_bytes(value), fallback)
+    data = to_bytes(value)
+    found = _addresses(decode_header_bytes(data, fallback))
+    if not found and b"=?" in data:
+        found = _addresses(decode_words(data, fallback))
+    return found
+
+
+def _addresses(text: str) -> list[Address]:
     text, quoted = _protect_quoted_locals(text.replace("\r", " ").replace("\n", " "))
     boxes = _split(text)[:_MAX_ADDRESSES]
     result: list[Address] = []

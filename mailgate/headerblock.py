@@ -19,7 +19,10 @@ after the break are headers beyond doubt:
   line, within `MAX_BROKEN` lines; otherwise the body starts there, as the parser said;
 - up to `MAX_STRAY` stray lines before the first header are skipped only when a field with
   a known name comes right after them;
-- `Name  : value` becomes `Name: value` wherever the block is read.
+- `Name  : value` becomes `Name: value` wherever the block is read;
+- a UTF-8 byte order mark before the first header (files saved by Windows editors) is
+  removed, and CR CR LF line ends (a CR doubled by a text-mode transfer, which the parser
+  reads as an empty line after every header line) become CR LF.
 
 `repair_header_block` returns new bytes to parse (the raw message is kept unchanged as
 evidence) and a defect note for each repair, or None when there is nothing to repair.
@@ -46,6 +49,7 @@ _NAMES_FILE = Path(__file__).with_name("header_names.txt")
 # syntax allows whitespace before the colon (section 4.5.6).
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 _OBSOLETE_FROM = re.compile(r"From[ \t]*:")
+_BOM = b"\xef\xbb\xbf"
 
 
 class _Kind(Enum):
@@ -98,15 +102,33 @@ def _classify(line: bytes) -> tuple[_Kind, re.Match[bytes] | None]:
     return _Kind.OTHER, None
 
 
-def needs_repair(message: Message) -> bool:
-    """Whether the compat32 parse shows a header block cut short: a non-header line ended
-    it early, "From  :" was taken for an mbox separator, or no header was found at all."""
+def needs_repair(message: Message, raw: bytes) -> bool:
+    """Whether the compat32 parse of `raw` shows a header block cut short: a non-header line
+    ended it early, "From  :" was taken for an mbox separator, no header was found at all,
+    or the first line ends in CR CR LF."""
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
         return True
     unixfrom = message.get_unixfrom()
     if unixfrom and _OBSOLETE_FROM.match(unixfrom):
         return True
-    return len(message) == 0
+    return len(message) == 0 or _doubled_cr(raw)
+
+
+def _doubled_cr(raw: bytes) -> bool:
+    end = raw.find(b"\n", 0, _MAX_SCAN)
+    return end >= 2 and raw[end - 2 : end] == b"\r\r"
+
+
+def _prepare(raw: bytes) -> tuple[bytes, list[str]]:
+    """`raw` without a byte order mark and with CR CR LF as CR LF, and notes on what changed."""
+    notes: list[str] = []
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+        notes.append("header block: removed a byte order mark before the header")
+    if _doubled_cr(raw):
+        raw = raw.replace(b"\r\r\n", b"\r\n")
+        notes.append("header block: line ends were CR CR LF")
+    return raw, notes
 
 
 def _lines(raw: bytes) -> list[bytes]:
@@ -137,11 +159,11 @@ def _first_header(lines: list[bytes]) -> int | None:
 class _Repair:
     """The header lines read so far, the lines held back after a break, and the notes."""
 
-    def __init__(self, lines: list[bytes], first: int) -> None:
+    def __init__(self, lines: list[bytes], first: int, notes: list[str]) -> None:
         self.lines = lines
         self.header: list[bytes] = []
         self.held: list[int] = []  # indices after a break, not yet known to be header
-        self.notes: list[str] = []
+        self.notes = notes
         if first:
             self.notes.append(f"header block: skipped {first} stray line(s) before the header")
 
@@ -178,11 +200,12 @@ class _Repair:
 
 def repair_header_block(raw: bytes) -> tuple[bytes, list[str]] | None:
     """`raw` with its header block recovered, and what was repaired; None if nothing was."""
+    raw, notes = _prepare(raw)
     lines = _lines(raw)
     first = _first_header(lines)
     if first is None:
-        return None
-    repair = _Repair(lines, first)
+        return (raw, notes) if notes else None
+    repair = _Repair(lines, first, list(notes))
     body_start: int | None = None
     broken = 0  # held lines that are no header line at all
     for index in range(first, len(lines)):
@@ -204,8 +227,9 @@ def repair_header_block(raw: bytes) -> tuple[bytes, list[str]] | None:
         body_start = repair.held[0]  # the body began there after all, as the parser said
     elif body_start is None and len(raw) <= _MAX_SCAN:
         body_start = len(lines)  # a message of header lines only
-    if body_start is None or not repair.notes:
-        return None  # nothing repaired, or no end of the block within the bytes read
+    if body_start is None or repair.notes == notes:
+        # nothing repaired in the block, or no end of it within the bytes read
+        return (raw, notes) if notes else None
     return _assemble(raw, lines, repair.header, body_start), repair.notes
 
 

@@ -50,7 +50,7 @@ def parse_message(raw: bytes) -> IncomingMail:
     try:
         message = email.message_from_bytes(raw, policy=compat32)
         repairs: list[str] = []
-        if needs_repair(message):
+        if needs_repair(message, raw):
             repaired = repair_header_block(raw)
             if repaired is not None:
                 message = email.message_from_bytes(repaired[0], policy=compat32)

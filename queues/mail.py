@@ -75,8 +75,9 @@ class IncomingMail:
     subject: str
     from_: Address | None  # None when From is missing or has no usable address
     # Who wrote it, for answering: From first, else the first parseable From, Reply-To,
-    # Sender or the envelope sender (mailgate.parser); `requester_source` names which
-    # ("from", "from:2", "reply-to", "sender", "envelope", or "" when none was found).
+    # Sender or the envelope sender (mailgate.requester: Return-Path; `with_envelope`: the
+    # envelope it arrived with); `requester_source` names which ("from", "from:N" for the
+    # N-th From field, "reply-to", "sender", "envelope", or "" when none was found).
     requester: Address | None = None
     requester_source: str = ""
     sender: Address | None = None  # the Sender header, if any

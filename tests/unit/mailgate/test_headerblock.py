@@ -90,6 +90,19 @@ class TestStrayLeadingLines:
         assert (requester, subject, body) == (ANN, "help", "Please help.")
         assert repaired(defects)[0].startswith("header block: skipped")
 
+    def test_byte_order_mark(self) -> None:
+        mail = parse_message(b"\xef\xbb\xbfFrom: Ann <ann@example.net>\nSubject: hi\n\nbody\n")
+        assert (mail.requester, mail.subject, mail.body_text) == (ANN, "hi", "body")
+        assert "header block: removed a byte order mark before the header" in mail.defects
+
+    def test_doubled_carriage_returns(self) -> None:
+        raw = b"From: Ann <ann@example.net>\r\r\nSubject: hi\r\r\nTo: help@example.org\r\r\n"
+        mail = parse_message(raw + b"\r\r\nfirst\r\r\nsecond\r\r\n")
+        assert (mail.requester, mail.subject) == (ANN, "hi")
+        assert mail.body_text == "first\nsecond"
+        assert [a.email for a in mail.to] == ["help@example.org"]
+        assert "header block: line ends were CR CR LF" in mail.defects
+
     def test_mbox_separator_first_is_the_envelope_line(self) -> None:
         mail = parse_message(
             b"From ann@example.net Mon Jan  6 10:00:00 2025\nFrom: Ann <ann@example.net>\n"

@@ -175,6 +175,9 @@ class TestOddAddresses:
             ("john@evil.example <real@example.net>", "real@example.net", "john@evil.example"),
             ("=?utf-8?q?a=40b.example?= <real@example.net>", "real@example.net", "a@b.example"),
             ('"Doe, John (x@y.z)" <j@d.example>', "j@d.example", "Doe, John (x@y.z)"),
+            # a whole mailbox inside one encoded word (RFC 2047 section 5 forbids it)
+            ("=?utf-8?B?w4RubiA8YW5uQGV4YW1wbGUubmV0Pg==?=", "ann@example.net", "Änn"),
+            ("=?utf-8?q?Ann_<ann@example.net>?=", "ann@example.net", "Ann"),
             # group syntax (RFC 5322 section 3.4): the group name is not an address
             ("Friends: ann@example.net, bob@example.net;", "ann@example.net", ""),
             # comments, routes, domain literals
