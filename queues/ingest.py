@@ -344,8 +344,9 @@ def incoming_article(
         "ticket_id": ticket_id,
         "kind": ArticleKind.INCOMING,
         "inbound_id": inbound_id,
-        "from_email": mail.from_.email[:320] if mail.from_ else "",
-        "from_name": mail.from_.name[:200] if mail.from_ else "",
+        # A NUL would make PostgreSQL refuse the row (and the ticket): never stored.
+        "from_email": mail.from_.email.replace("\0", "")[:320] if mail.from_ else "",
+        "from_name": mail.from_.name.replace("\0", "")[:200] if mail.from_ else "",
         "to": [str(a) for a in mail.to],
         "cc": [str(a) for a in mail.cc],
         "subject": mail.subject,
