@@ -311,3 +311,39 @@ def test_partner_and_country_pages_refuse_what_the_service_refuses(
     ).get_data(as_text=True)
     with auth.factory() as session:
         assert session.scalar(select(func.count()).select_from(Partner)) == 1
+
+
+def test_the_ip_suggestion_is_applied_only_when_a_person_confirms_it(
+    auth: Auth, setup: Setup, app: Flask, tmp_path: Path
+) -> None:
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-Country")
+    writer.insert_network(IPSet(["81.2.69.0/24"]), {"country": {"iso_code": "DE"}})
+    writer.to_db_file(str(tmp_path / "country.mmdb"))
+    app.config["SETTINGS"] = dataclasses.replace(
+        app.config["SETTINGS"], geoip_database=str(tmp_path / "country.mmdb")
+    )
+    client = auth.as_role(Role.SPECIALIST)
+    form = _report_form(auth, client, setup.number, country="", country_basis="")
+    assert client.post(f"/tickets/{setup.number}/police", data=form).status_code == 303
+    with auth.factory() as session:
+        case_id = session.scalars(select(LiaisonCase.id)).one()
+    staff = auth.as_role(Role.STAFF)
+    page = staff.get(f"/liaison/cases/{case_id}").get_data(as_text=True)
+    assert "Suggested by the IP addresses: <strong>Germany</strong> (1 of 1 addresses)" in page
+    with auth.factory() as session:
+        assert session.get_one(LiaisonCase, case_id).country is None  # not applied by itself
+    token = csrf_from(page_response := staff.get(f"/liaison/cases/{case_id}"))
+    assert page_response.status_code == 200
+    staff.post(
+        f"/liaison/cases/{case_id}/country",
+        data={"csrf_token": token, "country": "DE", "country_basis": "ip", "country_note": ""},
+    )
+    with auth.factory() as session:
+        case = session.get_one(LiaisonCase, case_id)
+        assert (case.country, case.country_basis.value if case.country_basis else None) == (
+            "DE",
+            "ip",
+        )
