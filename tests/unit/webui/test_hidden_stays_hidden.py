@@ -13,15 +13,19 @@ import html
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.parser import parse_message
 from queues import tickets as work
+from queues.ingest import ingest_bytes
 from queues.models import Queue, Role, Ticket, TicketEvent, TicketLink, TicketState, User
 from queues.present import TICKET_MARK
+from queues.settings import Settings
 
 from .conftest import Auth, People
 
@@ -297,3 +301,64 @@ def test_the_operator_sees_numbers_an_agent_does_not(
     assert operator[-1]["ticket"] == police
     assert seen[-1]["detail"].startswith("merged into a restricted ticket (")
     assert seen[-1]["ticket"] is None
+
+
+# --- through the real parser and ingest (queues.ingest writes the rows by ref_ticket_id) ----
+
+
+def _stranger_mail(number: str, body: str) -> bytes:
+    return (
+        "From: Stranger <stranger@evil.example>\r\n"
+        "To: help@example.org\r\n"
+        f"Subject: Re: [Ticket#{number}] about that case\r\n"
+        f"Message-ID: <quote-{number}@evil.example>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+def _ingest(factory: sessionmaker[Session], tmp_path: Path, raw: bytes) -> str:
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        addresses={"help@example.org": "general-help", "safety@example.org": "specialist-safety"},
+        database_url="sqlite://",
+    )
+    outcome = ingest_bytes(factory, raw, settings, parse_message, source="test")
+    assert outcome.kind == "new" and outcome.ticket_number is not None
+    return outcome.ticket_number
+
+
+def test_a_stranger_quoting_numbers_through_ingest(
+    factory: sessionmaker[Session],
+    auth: Auth,
+    client: FlaskClient,
+    tmp_path: Path,
+) -> None:
+    # Numbers of full length, as the subject tag reader wants them.
+    general, police = "20261204000201", "20261204000203"
+    with factory.begin() as session:
+        for number, slug in ((general, "general-help"), (police, "police-liaison")):
+            queue = session.scalars(select(Queue).where(Queue.slug == slug)).one()
+            session.add(Ticket(number=number, subject="s", queue_id=queue.id))
+    auth.as_role(Role.VOLUNTEER)
+    before = history_rows(client, general), page_text(client, general)
+    # A serious report quoting a general-help number goes to specialist-safety (triage):
+    # the volunteer on the quoted ticket is told nothing, the specialist sees the link.
+    serious = "He wrote that he will kill me and he knows where I live."
+    new = _ingest(factory, tmp_path, _stranger_mail(general, serious))
+    assert (history_rows(client, general), page_text(client, general)) == before
+    assert client.get(f"/tickets/{new}").status_code == 404
+    auth.as_role(Role.SPECIALIST)
+    rows = history_rows(client, new)
+    assert any(what == "linked" and f"ticket {general}" in detail for _, what, detail in rows)
+    assert f"Ticket {new}" in page_text(client, general)
+    # Quoting a police-liaison number: nothing on any page a specialist may open names it.
+    other = _ingest(factory, tmp_path, _stranger_mail(police, "Where is my case?"))
+    for number in (other, general, new):
+        response = client.get(f"/tickets/{number}")
+        assert police not in response.get_data(as_text=True)
+    # Staff see where it came from, by number.
+    auth.as_role(Role.STAFF)
+    rows = history_rows(client, other)
+    assert any(what == "linked" and f"ticket {police}" in detail for _, what, detail in rows)
+    assert f"Ticket {other}" in page_text(client, police)
