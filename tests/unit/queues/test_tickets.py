@@ -263,14 +263,14 @@ def test_merge_moves_articles_closes_the_source_and_records_both(world: World) -
         world.session.scalars(select(Participant.email).where(Participant.ticket_id == b.id))
     )
     assert emails == {"other@example.net"}
+    # The other ticket is named by reference, never by number (queues.present).
     assert world.events(a)[-1][1:] == (
         "merged",
-        "merged into 20261202000002 (1 articles moved; was new)",
+        "merged into {ticket} (1 articles moved; was new)",
     )
-    assert world.events(b)[-1][1:] == (
-        "merged-from",
-        "ticket 20261202000001 merged into this one (1 articles)",
-    )
+    assert world.events(b)[-1][1:] == ("merged-from", "{ticket} merged into this one (1 articles)")
+    assert [e.ref_ticket_id for e in a.events][-1] == b.id
+    assert [e.ref_ticket_id for e in b.events][-1] == a.id
     with pytest.raises(work.TicketError, match="merged into ticket 20261202000002"):
         work.merge(world.session, a, b.number, world.volunteer, NOW)
     with pytest.raises(work.TicketError, match="merged into ticket 20261202000002"):
@@ -306,7 +306,8 @@ def test_link_related_tickets_once(world: World) -> None:
     }
     assert [t.number for t in work.related(world.session, a, world.volunteer)] == [b.number]
     assert len(work.related(world.session, a, world.specialist)) == 2
-    assert world.events(b)[-1][1:] == ("link", "linked to 20261202000001")
+    assert world.events(b)[-1][1:] == ("link", "linked to {ticket}")
+    assert [e.ref_ticket_id for e in b.events][-1] == a.id
 
 
 # --- notes -------------------------------------------------------------------------------------
