@@ -43,7 +43,12 @@ def init_signing_key(settings: Settings) -> None:
     """For `switchboard init`: create the organisation's signing key if there is none, and
     say so. A keyring that cannot be used is a warning, not a failed init: the schema and
     accounts are ready, and every export says what is missing until it is fixed."""
-    from queues.liaison.evidence.keys import KeyringError, ensure_org_key, org_key_fingerprint
+    from queues.liaison.evidence.keys import (
+        KeyringError,
+        ensure_org_key,
+        org_key_fingerprint,
+        stop_agent,
+    )
 
     try:
         before = org_key_fingerprint(settings)
@@ -51,6 +56,8 @@ def init_signing_key(settings: Settings) -> None:
     except KeyringError as exc:
         click.echo(f"Warning: no evidence signing key: {exc}", err=True)
         return
+    finally:
+        stop_agent(settings)  # init is done with the keyring: no agent outlives it
     if before is None:
         click.echo(
             f"Created the evidence signing key {fingerprint} in {settings.gnupg_dir}; "
@@ -82,7 +89,7 @@ def export(app: App, number: str, out: Path, force: bool) -> None:
     from sqlalchemy import select
 
     from queues.audit import AuditAction, record_command
-    from queues.liaison.evidence.keys import KeyringError
+    from queues.liaison.evidence.keys import KeyringError, stop_agent
     from queues.liaison.evidence.manifest import sha256_hex
     from queues.liaison.evidence.package import EvidenceError, build_package
     from queues.liaison.evidence.timestamp import TimestampError
@@ -115,6 +122,8 @@ def export(app: App, number: str, out: Path, force: bool) -> None:
                 )
             except (EvidenceError, KeyringError, TimestampError) as exc:
                 raise click.ClickException(str(exc)) from exc
+            finally:
+                stop_agent(app.settings)
         digest = sha256_hex(package)
         _write_private(out, package)
         event = record_command(session, f"evidence package exported, sha256 {digest}")

@@ -9,8 +9,10 @@ Partners' public keys never enter that keyring: each check or encryption imports
 into a throwaway keyring that is removed afterwards, so a partner key can neither be
 mistaken for ours nor pile up.
 
-gpg needs its agent for anything touching a secret key; the agent is stopped again after
-each such operation so that no stray agent outlives a short command (or a test).
+gpg needs its agent for anything touching a secret key. It starts by itself and keeps
+running, as it does for any gpg user; stopping it after each operation would race with the
+next one (a new gpg finds the old agent's socket while it shuts down). Short commands call
+`stop_agent` once they are done with the keyring, so no agent outlives them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from queues.settings import Settings
 # most 107 bytes, and the longest name gpg uses there is "S.gpg-agent.browser".
 MAX_HOME_LENGTH = 107 - len("/S.gpg-agent.browser")
 MAX_KEY_TEXT = 1024 * 1024
-_lock = threading.Lock()  # one secret-key operation at a time per process (agent restarts)
+_lock = threading.Lock()  # one key generation at a time per process
 
 
 class KeyringError(RuntimeError):
@@ -50,10 +53,21 @@ def _check_home(home: Path) -> None:
 def _gpg(home: Path, settings: Settings) -> Any:
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     home.chmod(0o700)  # gpg warns about (and some versions refuse) a readable keyring
+    return _gpg_for(str(home.resolve()), settings.gpg_binary)
+
+
+@lru_cache(maxsize=16)
+def _gpg_for(home: str, binary: str) -> Any:
+    # One wrapper per keyring: making one runs `gpg --version`, each call runs gpg itself.
     try:
-        return gnupg.GPG(gnupghome=str(home), gpgbinary=settings.gpg_binary)
+        return gnupg.GPG(gnupghome=home, gpgbinary=binary)
     except (OSError, ValueError) as exc:
-        raise KeyringError(f"cannot run gpg ({settings.gpg_binary}): {exc}") from exc
+        raise KeyringError(f"cannot run gpg ({binary}): {exc}") from exc
+
+
+def stop_agent(settings: Settings) -> None:
+    """Stop gpg's agent for the organisation's keyring (a command that is done with it)."""
+    _stop_agent(settings.gnupg_dir, settings)
 
 
 def _stop_agent(home: Path, settings: Settings) -> None:
@@ -79,7 +93,10 @@ def org_key_fingerprint(settings: Settings) -> str | None:
         if settings.evidence_key_fingerprint:
             raise KeyringError(f"no keyring at {home} for key {settings.evidence_key_fingerprint}")
         return None
-    secret = [k["fingerprint"].upper() for k in _gpg(home, settings).list_keys(secret=True)]
+    listed = _gpg(home, settings).list_keys(secret=True)
+    if getattr(listed, "returncode", 0):
+        raise KeyringError(f"gpg cannot list the keys in {home}: {_last_line(listed.stderr)}")
+    secret = [k["fingerprint"].upper() for k in listed]
     wanted = settings.evidence_key_fingerprint.replace(" ", "").upper()
     if wanted:
         if wanted not in secret:
@@ -112,10 +129,7 @@ def ensure_org_key(settings: Settings) -> str:
             expire_date=0,
             no_protection=True,
         )
-        try:
-            result = gpg.gen_key(params)
-        finally:
-            _stop_agent(home, settings)
+        result = gpg.gen_key(params)
     if not result.fingerprint:
         raise KeyringError(f"gpg could not create the signing key: {_last_line(result.stderr)}")
     return str(result.fingerprint).upper()
@@ -139,17 +153,9 @@ def sign_detached(data: bytes, settings: Settings) -> bytes:
         raise KeyringError("there is no signing key: run `switchboard init` to create it")
     home = settings.gnupg_dir
     _check_home(home)
-    with _lock:
-        try:
-            result = _gpg(home, settings).sign(
-                data,
-                keyid=fingerprint,
-                detach=True,
-                binary=False,
-                extra_args=["--digest-algo", "SHA256"],
-            )
-        finally:
-            _stop_agent(home, settings)
+    result = _gpg(home, settings).sign(
+        data, keyid=fingerprint, detach=True, binary=False, extra_args=["--digest-algo", "SHA256"]
+    )
     if not result.data or str(result.fingerprint or "").upper() != fingerprint:
         raise KeyringError(f"gpg could not sign: {_last_line(result.stderr)}")
     return bytes(result.data)
@@ -160,7 +166,11 @@ def throwaway_keyring(settings: Settings) -> Iterator[Any]:
     """A gpg over an empty temporary keyring, removed afterwards (partner keys, checks)."""
     home = Path(tempfile.mkdtemp(prefix="sb-gpg-"))
     try:
-        yield _gpg(home, settings)
+        try:
+            gpg = gnupg.GPG(gnupghome=str(home), gpgbinary=settings.gpg_binary)
+        except (OSError, ValueError) as exc:
+            raise KeyringError(f"cannot run gpg ({settings.gpg_binary}): {exc}") from exc
+        yield gpg
     finally:
         _stop_agent(home, settings)
         shutil.rmtree(home, ignore_errors=True)

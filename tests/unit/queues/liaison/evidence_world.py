@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.delivery import OutboxRunner
 from mailgate.parser import parse_message
 from queues.ingest import ingest_bytes
 from queues.liaison.evidence.keys import ensure_org_key, public_key
@@ -117,7 +118,7 @@ def receive(
     factory: sessionmaker[Session], settings: Settings, raw: bytes, to: str = "help@example.org"
 ) -> Ticket:
     """The raw bytes through the real path: stored as the gateway stores them, parsed by
-    the real parser, routed into a ticket."""
+    the real parser, routed into a ticket; then the outbox runner sends what it queued."""
     outcome = ingest_bytes(
         factory,
         raw,
@@ -128,6 +129,8 @@ def receive(
         envelope_to=[to],
     )
     assert outcome.kind in ("new", "followup"), outcome
+    # The acknowledgement leaves as the outbox runner sends it (to the Maildir in var_dir).
+    OutboxRunner(factory, settings).run_once()
     with factory() as session:
         return session.scalars(select(Ticket).where(Ticket.number == outcome.ticket_number)).one()
 
