@@ -9,8 +9,10 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from queues.liaison.retention_models import TicketTombstone
 from queues.models import AuditEvent, InboundMail, Ticket, TicketState, utcnow
 from queues.settings import Settings
 from switchboard.cli import main
+from switchboard.evidence import purge_timer
 from tests.conftest import new_pg_database
 
 Run = Callable[..., Result]
@@ -238,6 +241,37 @@ def test_purge_command(sb: Run, database_url: str, tmp_path: Path) -> None:
         assert s.scalars(select(Ticket).where(Ticket.number == held)).one_or_none() is not None
     engine.dispose()
     assert "nothing to purge" in sb("purge").output
+
+
+class OneRound(threading.Event):
+    """A stop event for the timer whose first wait ends the loop: exactly one round."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.set()
+        return True
+
+
+def test_work_applies_retention_on_its_timer(sb: Run, database_url: str, tmp_path: Path) -> None:
+    sb("init")
+    old, raw = ingest(sb, tmp_path, MESSAGES[0])
+    engine = make_engine(database_url)
+    factory = make_sessionmaker(engine)
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var")
+    OutboxRunner(factory, settings).run_once()
+    with factory.begin() as s:
+        s.execute(update(Ticket).where(Ticket.number == old).values(
+            state=TicketState.CLOSED, closed_at=utcnow() - timedelta(days=400)))  # fmt: skip
+
+    purge_timer(factory, replace(settings, purge_interval_hours=0), OneRound())  # switched off
+    with factory() as s:
+        assert s.scalars(select(Ticket).where(Ticket.number == old)).one_or_none() is not None
+
+    purge_timer(factory, settings, OneRound())
+    with factory() as s:
+        assert s.scalars(select(Ticket).where(Ticket.number == old)).one_or_none() is None
+        stone = s.scalars(select(TicketTombstone).where(TicketTombstone.number == old)).one()
+        assert stone.purged_by == "system:purge" and stone.raw_sha256 == [sha256_hex(raw)]
+    engine.dispose()
 
 
 @pytest.mark.slow
