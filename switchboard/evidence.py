@@ -45,19 +45,18 @@ def init_signing_key(settings: Settings) -> None:
     accounts are ready, and every export says what is missing until it is fixed."""
     from queues.liaison.evidence.keys import (
         KeyringError,
+        agent_of_this_command,
         ensure_org_key,
         org_key_fingerprint,
-        stop_agent,
     )
 
     try:
-        before = org_key_fingerprint(settings)
-        fingerprint = ensure_org_key(settings)
+        with agent_of_this_command(settings):
+            before = org_key_fingerprint(settings)
+            fingerprint = ensure_org_key(settings)
     except KeyringError as exc:
         click.echo(f"Warning: no evidence signing key: {exc}", err=True)
         return
-    finally:
-        stop_agent(settings)  # init is done with the keyring: no agent outlives it
     if before is None:
         click.echo(
             f"Created the evidence signing key {fingerprint} in {settings.gnupg_dir}; "
@@ -89,7 +88,7 @@ def export(app: App, number: str, out: Path, force: bool) -> None:
     from sqlalchemy import select
 
     from queues.audit import AuditAction, record_command
-    from queues.liaison.evidence.keys import KeyringError, stop_agent
+    from queues.liaison.evidence.keys import KeyringError, agent_of_this_command
     from queues.liaison.evidence.manifest import sha256_hex
     from queues.liaison.evidence.package import EvidenceError, build_package
     from queues.liaison.evidence.timestamp import TimestampError
@@ -111,19 +110,18 @@ def export(app: App, number: str, out: Path, force: bool) -> None:
                 bar.update(done - bar.pos)
 
             try:
-                package = build_package(
-                    session,
-                    ticket.id,
-                    article_ids=None,
-                    exporter=_operator(),
-                    case=None,
-                    settings=app.settings,
-                    progress=advance,
-                )
+                with agent_of_this_command(app.settings):
+                    package = build_package(
+                        session,
+                        ticket.id,
+                        article_ids=None,
+                        exporter=_operator(),
+                        case=None,
+                        settings=app.settings,
+                        progress=advance,
+                    )
             except (EvidenceError, KeyringError, TimestampError) as exc:
                 raise click.ClickException(str(exc)) from exc
-            finally:
-                stop_agent(app.settings)
         digest = sha256_hex(package)
         _write_private(out, package)
         event = record_command(session, f"evidence package exported, sha256 {digest}")
@@ -170,10 +168,14 @@ def verify(app: App, package: Path, key_file: Path | None, tsa_ca: str | None) -
     Exit 0: every check passed. 1: something failed (each failure is listed). 2: not an
     evidence package (not a zip, or no manifest.json).
     """
+    from queues.liaison.evidence.keys import agent_of_this_command
     from queues.liaison.evidence.verify import verify_package
 
     key = key_file.read_text(errors="replace") if key_file is not None else None
-    result = verify_package(package, public_key_text=key, settings=app.settings, tsa_ca_file=tsa_ca)
+    with agent_of_this_command(app.settings):
+        result = verify_package(
+            package, public_key_text=key, settings=app.settings, tsa_ca_file=tsa_ca
+        )
     if result.not_a_package:
         for problem in result.problems:
             click.echo(f"{package}: {problem}", err=True)
@@ -193,18 +195,27 @@ def verify(app: App, package: Path, key_file: Path | None, tsa_ca: str | None) -
 @click.pass_obj
 def key(app: App, only_fingerprint: bool) -> None:
     """Print the organisation's public OpenPGP key, for partners to check packages with."""
-    from queues.liaison.evidence.keys import KeyringError, org_key_fingerprint, public_key
+    from queues.liaison.evidence.keys import (
+        KeyringError,
+        agent_of_this_command,
+        org_key_fingerprint,
+        public_key,
+    )
 
     try:
-        if only_fingerprint:
-            fingerprint = org_key_fingerprint(app.settings)
-            if fingerprint is None:
-                raise KeyringError("there is no signing key yet: run `switchboard init`")
-            click.echo(fingerprint)
-            return
-        click.echo(public_key(app.settings), nl=False)
+        with agent_of_this_command(app.settings):
+            if only_fingerprint:
+                fingerprint = org_key_fingerprint(app.settings)
+            else:
+                armored = public_key(app.settings)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not only_fingerprint:
+        click.echo(armored, nl=False)
+        return
+    if fingerprint is None:
+        raise click.ClickException("there is no signing key yet: run `switchboard init`")
+    click.echo(fingerprint)
 
 
 @click.command()

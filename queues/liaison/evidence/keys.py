@@ -70,12 +70,44 @@ def stop_agent(settings: Settings) -> None:
     _stop_agent(settings.gnupg_dir, settings)
 
 
-def _stop_agent(home: Path, settings: Settings) -> None:
+@contextmanager
+def agent_of_this_command(settings: Settings) -> Iterator[None]:
+    """For short commands: stop gpg's agent afterwards if this command started it. An agent
+    that was already running belongs to a service (web, work) and is left alone."""
+    running = _agent_socket(settings).exists()
+    try:
+        yield
+    finally:
+        if not running:
+            stop_agent(settings)
+
+
+def _gpgconf(settings: Settings) -> str:
     gpgconf = Path(settings.gpg_binary).with_name("gpgconf")
-    program = str(gpgconf) if gpgconf.is_absolute() else "gpgconf"
+    return str(gpgconf) if gpgconf.is_absolute() else "gpgconf"
+
+
+def _agent_socket(settings: Settings) -> Path:
+    """Where gpg's agent for the keyring listens (in it, or under /run/user/UID/gnupg)."""
+    home = settings.gnupg_dir
+    try:
+        done = subprocess.run(  # noqa: S603 (fixed program, our own arguments)
+            [_gpgconf(settings), "--homedir", str(home), "--list-dirs", "agent-socket"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+    except OSError:
+        return home / "S.gpg-agent"
+    return (
+        Path(done.stdout.strip())
+        if done.returncode == 0 and done.stdout.strip()
+        else (home / "S.gpg-agent")
+    )
+
+
+def _stop_agent(home: Path, settings: Settings) -> None:
     # A missing agent is fine; any failure here only leaves an idle agent running.
     subprocess.run(  # noqa: S603 (fixed program, our own arguments)
-        [program, "--homedir", str(home), "--kill", "gpg-agent"],
+        [_gpgconf(settings), "--homedir", str(home), "--kill", "gpg-agent"],
         capture_output=True,
         check=False,
         timeout=30,

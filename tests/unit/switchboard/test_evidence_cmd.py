@@ -157,6 +157,28 @@ def test_export_of_real_mail_checks_out_outside_our_code(
     sb("evidence", "export", number, "--out", str(out), "--force")
 
 
+def test_commands_leave_no_gpg_agent_of_their_own(sb: Run, tmp_path: Path) -> None:
+    """A short command stops the agent it started; a service's running agent is left alone."""
+    from queues.liaison.evidence.keys import sign_detached
+
+    sb("init")
+    settings = Settings(database_url="sqlite://", var_dir=tmp_path / "var")
+    socket = Path(subprocess.run(
+        ["gpgconf", "--homedir", str(settings.gnupg_dir), "--list-dirs", "agent-socket"],
+        capture_output=True, text=True, check=True).stdout.strip())  # fmt: skip
+    assert not socket.exists()
+    number, _raw = ingest(sb, tmp_path, MESSAGES[0])
+    out = tmp_path / "e.zip"
+    sb("evidence", "export", number, "--out", str(out))
+    sb("evidence", "verify", str(out))
+    sb("evidence", "key")
+    assert not socket.exists()
+    sign_detached(b"the web process signs a package\n", settings)  # its agent now runs
+    assert socket.exists()
+    sb("evidence", "export", number, "--out", str(out), "--force")
+    assert socket.exists()
+
+
 def test_verify_exit_codes(sb: Run, tmp_path: Path) -> None:
     sb("init")
     number, _raw = ingest(sb, tmp_path, MESSAGES[0])
