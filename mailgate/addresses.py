@@ -10,7 +10,7 @@ A quoted local part ("john doe"@example.org, "#FAX#*49000783135#"@otrs.fax) is k
 and written the way RFC 5321 section 4.1.2 asks: bare when it is a valid dot-atom, quoted
 (with backslash escapes) only when it must be. An address longer than `MAX_ADDRESS` is not
 usable: no mail system takes it (RFC 5321 section 4.5.3.1 allows 64 + 1 + 255 characters),
-and no column stores it.
+and no column stores it; nor is one with control characters in it (binary garbage).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ _NAME_STRIP = " \t\"'"
 # A quoted string right before "@" is a local part, not a display name (RFC 5322 3.4.1).
 _QUOTED_LOCAL = re.compile(r'"((?:[^"\\]|\\.)*)"(?=[ \t]*@)')
 # While the list is split, each quoted local part stands in the text as one opaque word.
+_ADDRESS_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PLACEHOLDER = re.compile("\ue000([0-9]+)\ue001")
 # RFC 5322 section 3.2.3 dot-atom, with the UTF-8 atext of RFC 6532.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\x80-\U0010ffff]"
@@ -150,7 +151,9 @@ def _clean_address(raw: str, quoted: list[str]) -> str | None:
     if any(c in addr for c in '<>()[],;\\"') and not domain.startswith("["):
         return None
     address = f"{_restore(local, quoted, True)}@{domain.lower()}"
-    return address if len(address) <= MAX_ADDRESS else None
+    if len(address) > MAX_ADDRESS or _ADDRESS_CONTROLS.search(address):
+        return None  # too long, or binary garbage (a NUL would make PostgreSQL refuse it)
+    return address
 
 
 _Picked = tuple[str | None, str, bool]

@@ -112,23 +112,31 @@ def _guess(sample: bytes, declared: str | None, prefer: str) -> str | None:
     general = _GENERAL if preferred in _GENERAL else (*_GENERAL, preferred)
     for isolation in (family, general) if family else (general,):
         try:
-            matches = from_bytes(sample, cp_isolation=list(isolation), preemptive_behaviour=False)
+            encoding = _choose(sample, isolation, preferred)
         except Exception:  # a detector bug must not cost the message: fall back as before
             log.warning("charset detection failed", exc_info=True)
             return None
-        best = matches.best()
-        if best is None or best.encoding in ("ascii", "utf_8"):
-            continue
-        # The preferred charset wins a tie: Portuguese reads as well in windows-1250 as in
-        # windows-1252 to the detector, but not to a Portuguese reader.
-        for match in matches:
-            if match.chaos <= best.chaos and (
-                preferred == match.encoding or preferred in match.could_be_from_charset
-            ):
-                return prefer
-        encoding = _east_asian_choice(matches, best.chaos) or best.encoding
-        return _PYTHON_NAME.get(encoding, encoding)
+        if encoding == preferred:
+            return prefer
+        if encoding is not None:
+            return _PYTHON_NAME.get(encoding, encoding)
     return None
+
+
+def _choose(sample: bytes, isolation: tuple[str, ...], preferred: str) -> str | None:
+    """charset-normalizer's choice among `isolation` (its spelling), or None."""
+    matches = from_bytes(sample, cp_isolation=list(isolation), preemptive_behaviour=False)
+    best = matches.best()
+    if best is None or best.encoding in ("ascii", "utf_8"):
+        return None
+    # The preferred charset wins a tie: Portuguese reads as well in windows-1250 as in
+    # windows-1252 to the detector, but not to a Portuguese reader.
+    for match in matches:
+        if match.chaos <= best.chaos and (
+            preferred == match.encoding or preferred in match.could_be_from_charset
+        ):
+            return preferred
+    return _east_asian_choice(matches, best.chaos) or best.encoding
 
 
 def _east_asian_choice(matches: CharsetMatches, chaos: float) -> str | None:

@@ -292,7 +292,7 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
         decoded = _try(data, candidate)
         if decoded is None:
             continue
-        if candidate == codec and _declared_first(codec) and _suspect(decoded):
+        if candidate == codec and _declared_first(codec) and _SUSPECT.search(decoded):
             better = _redetected(data, codec, decoded)
             if better is not None:
                 return better[0], f"charset {label!r} read as private-use; detected {better[1]}"

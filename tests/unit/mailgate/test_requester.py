@@ -203,6 +203,8 @@ class TestOddAddresses:
             "Friends: ;",
             "a" * 990 + "@example.net",  # 1,000 characters: no system takes it
             "<" + "a" * 995 + "@x.net>",
+            "a\x00b@example.net",  # binary garbage: PostgreSQL would refuse the NUL
+            "\xff\xfe@\x00\x01",
         ],
     )
     def test_unusable_forms_fall_back(self, value: str) -> None:
