@@ -61,7 +61,7 @@ class AuthVerdict:
         if result:
             parts.append(f"spf={result} smtp.mailfrom={domain or '?'}")
         parts += [f"dkim={r} header.d={d or '?'}" for r, d in self.dkim]
-        if not self.dkim and self.source:
+        if not self.dkim and (self.spf[0] or self.dmarc[0]):
             parts.append("dkim=none")
         parts += list(self.notes)
         return "; ".join(parts)[:_SUMMARY_LIMIT]
