@@ -38,7 +38,7 @@ from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
 from queues.seed import seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
-from switchboard.evidence import evidence, init_signing_key, purge, purge_timer
+from switchboard.evidence import evidence, hold, init_signing_key, purge, purge_timer
 
 
 @dataclass
@@ -428,6 +428,7 @@ def _reopen_pending(factory: sessionmaker[Session], stop: threading.Event) -> No
 
 
 main.add_command(evidence)
+main.add_command(hold)
 main.add_command(purge)
 
 

@@ -218,6 +218,83 @@ def key(app: App, only_fingerprint: bool) -> None:
     click.echo(fingerprint)
 
 
+@click.group()
+def hold() -> None:
+    """Legal holds: tickets that retention must never purge."""
+
+
+def _ticket_id(session: Session, number: str) -> int:
+    from sqlalchemy import select
+
+    from queues.models import Ticket
+
+    ticket_id = session.scalar(select(Ticket.id).where(Ticket.number == number.strip()))
+    if ticket_id is None:
+        raise click.ClickException(f"no ticket {number}")
+    return ticket_id
+
+
+@hold.command("place")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why it must be kept (a court order, a case...).")
+@click.pass_obj
+def hold_place(app: App, number: str, reason: str) -> None:
+    """Put ticket NUMBER on legal hold."""
+    from queues.audit import record_command
+    from queues.liaison.retention import place_hold
+
+    app.require_schema()
+    try:
+        with app.sessions.begin() as session:
+            place_hold(session, _ticket_id(session, number), reason, _operator())
+            record_command(session, f"legal hold placed on ticket {number.strip()}"[:200])
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Ticket {number.strip()} is on legal hold: it will not be purged.")
+
+
+@hold.command("release")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why it may now follow its queue's retention.")
+@click.pass_obj
+def hold_release(app: App, number: str, reason: str) -> None:
+    """Release every legal hold on ticket NUMBER."""
+    from queues.audit import record_command
+    from queues.liaison.retention import release_hold
+
+    app.require_schema()
+    try:
+        with app.sessions.begin() as session:
+            released = release_hold(session, _ticket_id(session, number), reason, _operator())
+            record_command(session, f"legal hold released on ticket {number.strip()}"[:200])
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Released {len(released)} holds on ticket {number.strip()}.")
+
+
+@hold.command("list")
+@click.pass_obj
+def hold_list(app: App) -> None:
+    """Tickets on legal hold, with who placed each hold, when and why."""
+    from sqlalchemy import select
+
+    from queues.liaison.retention_models import LegalHold
+    from queues.models import Ticket
+
+    app.require_schema()
+    with app.sessions() as session:
+        rows = session.execute(
+            select(Ticket.number, LegalHold.placed_at, LegalHold.placed_by, LegalHold.reason)
+            .join(Ticket, Ticket.id == LegalHold.ticket_id)
+            .where(LegalHold.released_at.is_(None))
+            .order_by(LegalHold.placed_at, LegalHold.id)
+        ).all()
+    for number, placed_at, placed_by, reason in rows:
+        click.echo(f"{number}  {placed_at.isoformat()[:16]}  {placed_by}  {reason}")
+    if not rows:
+        click.echo("No ticket is on legal hold.", err=True)
+
+
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List what would be purged; change nothing.")
 @click.pass_obj

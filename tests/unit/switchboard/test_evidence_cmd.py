@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from mailgate.delivery import OutboxRunner
 from queues.db import make_engine, make_sessionmaker
 from queues.liaison.evidence.manifest import sha256_hex
-from queues.liaison.retention import place_hold
 from queues.liaison.retention_models import TicketTombstone
 from queues.models import AuditEvent, InboundMail, Ticket, TicketState, utcnow
 from queues.settings import Settings
@@ -243,8 +242,14 @@ def test_purge_command(sb: Run, database_url: str, tmp_path: Path) -> None:
     with Session(engine) as s, s.begin():
         s.execute(update(Ticket).where(Ticket.number.in_([old, held]))
                   .values(state=TicketState.CLOSED, closed_at=long_ago))  # fmt: skip
-        held_id = s.scalars(select(Ticket.id).where(Ticket.number == held)).one()
-        place_hold(s, held_id, "a court asked us to keep it", "staff@example.org")
+
+    assert "No ticket is on legal hold." in sb("hold", "list").output
+    placed = sb("hold", "place", held, "--reason", "a court asked us to keep it")
+    assert f"Ticket {held} is on legal hold" in placed.output
+    listed = sb("hold", "list").output
+    assert held in listed and "a court asked us to keep it" in listed and "command:" in listed
+    assert sb("hold", "place", "19990101000001", "--reason", "x", ok=False).exit_code == 1
+    assert sb("hold", "release", old, "--reason", "x", ok=False).exit_code == 1  # none to release
 
     dry = sb("purge", "--dry-run")
     assert f"would purge {old} (general-help, closed {long_ago.date().isoformat()}" in dry.output
@@ -261,8 +266,15 @@ def test_purge_command(sb: Run, database_url: str, tmp_path: Path) -> None:
         stone = s.scalars(select(TicketTombstone).where(TicketTombstone.number == old)).one()
         assert stone.raw_sha256 == [sha256_hex(raw)] and stone.purged_by.startswith("command:")
         assert s.scalars(select(Ticket).where(Ticket.number == held)).one_or_none() is not None
-    engine.dispose()
     assert "nothing to purge" in sb("purge").output
+    released = sb("hold", "release", held, "--reason", "the court released it")
+    assert "Released 1 holds" in released.output
+    assert f"purged {held}" in sb("purge").output
+    with Session(engine) as s:
+        details = set(s.scalars(select(AuditEvent.detail)))
+    assert {f"legal hold placed on ticket {held}", f"legal hold released on ticket {held}",
+            "retention purge: 1 tickets removed, tombstones kept"} <= details  # fmt: skip
+    engine.dispose()
 
 
 class OneRound(threading.Event):

@@ -174,3 +174,22 @@ def test_a_package_encrypted_for_the_partner_opens_with_their_key(
     assert partner.fingerprint not in listing
     with pytest.raises(ValueError, match="not an OpenPGP public key"):
         encrypt_for(package, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n-----END PGP", org)
+
+
+def test_every_byte_of_a_signature_file_counts(org: Settings) -> None:
+    """Flip each byte of SHA256SUMS.asc (but the final line break): verification fails every
+    time, be it the armor (gpg itself forgives a damaged END line; verify does not) or the
+    signature inside."""
+    from queues.liaison.evidence.verify import armor_problem
+
+    ensure_org_key(org)
+    data = b"0123abcd  raw/001.eml\n"
+    signature, armored = sign_detached(data, org), public_key(org)
+    assert armor_problem(signature) is None
+    for position in range(len(signature) - 1):
+        changed = bytearray(signature)
+        changed[position] ^= 0x01
+        if armor_problem(bytes(changed)) is not None:
+            continue
+        with pytest.raises(ValueError):
+            verify_detached(bytes(changed), data, armored)
