@@ -321,3 +321,13 @@ def test_behind_postfix_only_our_own_authentication_results_count(
     finally:
         shutdown(controller, grace=5)
         engine.dispose()
+
+
+def test_plus_addresses_of_ours_are_accepted_and_others_still_refused(world: World) -> None:
+    with smtplib.SMTP("127.0.0.1", world.port, local_hostname="client.example") as smtp:
+        smtp.ehlo()
+        smtp.mail(ATTACKER)
+        assert smtp.rcpt("help+anything@example.org")[0] == 250
+        assert smtp.rcpt("Safety+X@Example.org")[0] == 250
+        assert smtp.rcpt("other+help@example.org")[0] == 550
+        assert smtp.rcpt("help+x@elsewhere.example")[0] == 550
