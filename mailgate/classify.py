@@ -12,7 +12,7 @@ import re
 
 from queues.mail import Address
 
-__all__ = ["is_auto_submitted", "is_bounce", "is_list_or_bulk"]
+__all__ = ["is_auto_submitted", "is_bounce", "is_list_or_bulk", "names_daemon"]
 
 _BOUNCE_SENDERS = frozenset(
     {
@@ -25,6 +25,8 @@ _BOUNCE_SENDERS = frozenset(
         "mdaemon",
     }
 )
+# Words of a From field that could be a mail system's name (local parts, bare names).
+_DAEMON_WORDS = re.compile(r"[a-z._-]+")
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|returned mail|return(ed)? to sender|delivery status notification"
     r"|delivery (status )?notification|delivery fail|mail delivery (failed|system|subsystem)"
@@ -75,6 +77,15 @@ def is_bounce(
     return bool(_BOUNCE_SUBJECT.search(subject)) and (
         daemon or (null_path and "return-path" in headers)
     )
+
+
+def names_daemon(from_text: str) -> bool:
+    """Whether a From field's text names a mail system (MAILER-DAEMON, postmaster...) rather
+    than a person, with or without a domain: such mail has no one to answer."""
+    text = from_text.lower()
+    if "mailer-daemon" in text or "mailer daemon" in text:
+        return True
+    return any(word in _BOUNCE_SENDERS for word in _DAEMON_WORDS.findall(text))
 
 
 def is_auto_submitted(headers: dict[str, str], report_type: str) -> bool:

@@ -9,12 +9,14 @@ ingest path put the one the message really arrived with in its place.
 
 A bounce is machine mail about another message: its From (MAILER-DAEMON or none at all)
 stays what it is and no fallback applies, so a bounce is never "recovered" into the address
-of the message it reports on.
+of the message it reports on. The same holds for any message whose From names a mail system
+(an unqualified "MAILER-DAEMON", "postmaster") even when it does not look like a bounce.
 """
 
 from __future__ import annotations
 
 from mailgate.addresses import parse_mailbox
+from mailgate.classify import names_daemon
 from queues.mail import Address, IncomingMail
 
 __all__ = ["find_requester"]
@@ -34,7 +36,7 @@ def find_requester(
         address = parse_mailbox(value, charset)
         if address is not None:
             return address, f"from:{number}"
-    if mail.is_bounce:
+    if mail.is_bounce or names_daemon(mail.header("from")):
         return None, ""
     if mail.reply_to:
         return mail.reply_to[0], "reply-to"

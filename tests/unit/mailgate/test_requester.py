@@ -106,6 +106,16 @@ class TestBounces:
         assert parsed.is_bounce
         assert (parsed.requester, parsed.requester_source) == (None, "")
 
+    @pytest.mark.parametrize(
+        "sender", ["MAILER-DAEMON", "MAILER DAEMON <>", "Mail Delivery System <postmaster>"]
+    )
+    def test_a_daemon_sender_is_not_recovered_even_without_a_bounce(self, sender: str) -> None:
+        parsed = parse_message(
+            mail(f"From: {sender}\nReply-To: original@example.org\nSubject: Your order", BODY)
+        )
+        assert not parsed.is_bounce
+        assert (parsed.requester, parsed.requester_source) == (None, "")
+
     def test_envelope_does_not_recover_a_bounce(self) -> None:
         parsed = with_envelope(self.parse("From: MAILER-DAEMON"), "original@example.org")
         assert parsed.requester is None
