@@ -201,6 +201,12 @@ def purge(
             if limit is not None and len(report.purged) >= limit:
                 report.more = True
                 break
+            if ticket.merged_into_id is not None:
+                # Its messages live in the ticket it was merged into, and mail quoting its
+                # number is routed there: it goes when that ticket goes (the foreign key
+                # then clears merged_into_id).
+                report.postponed.append((ticket.number, "merged into a ticket that is kept"))
+                continue
             busy = session.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +41,7 @@ from queues.models import (
     utcnow,
 )
 from queues.search import search_tickets
-from queues.settings import Settings
+from queues.settings import Settings, SettingsError, load_settings
 from queues.tickets import merge, move, set_state
 
 from .evidence_world import receive, report
@@ -275,3 +276,40 @@ def test_the_limit_leaves_the_rest_for_the_next_round(
     with factory.begin() as session:
         second = purge(session, settings, now=later, dry_run=False, actor="x", limit=2)
     assert [i.number for i in second.purged] == numbers[2:] and not second.more
+
+
+def test_a_merged_ticket_goes_with_the_ticket_it_was_merged_into(
+    factory: sessionmaker[Session], settings: Settings, staff: int
+) -> None:
+    source = receive(factory, settings, report())
+    target = receive(factory, settings, report(subject="Other", message_id="<m@example.net>"))
+    t0 = utcnow()
+    with factory.begin() as session:
+        user = session.get_one(User, staff)
+        merge(session, session.get_one(Ticket, source.id), target.number, user, t0)
+    later = t0 + timedelta(days=400)
+    with factory.begin() as session:
+        first = purge(session, settings, now=later, dry_run=False, actor="x")
+    assert first.purged == []  # the target is still open: mail to the old number goes there
+    assert first.postponed == [(source.number, "merged into a ticket that is kept")]
+    close(factory, staff, target.number, t0)
+    with factory.begin() as session:
+        second = purge(session, settings, now=later, dry_run=False, actor="x")
+    assert [i.number for i in second.purged] == [target.number]
+    with factory.begin() as session:
+        third = purge(session, settings, now=later, dry_run=False, actor="x")
+    assert [i.number for i in third.purged] == [source.number]
+
+
+def test_retention_settings_from_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(
+        "[switchboard]\nretention_default_days = 180\n"
+        '[switchboard.retention_days]\n"general-help" = 90\n"police-liaison" = 0\n'
+    )
+    loaded = load_settings(config, environ={})
+    assert loaded.retention_days == {"general-help": 90, "police-liaison": 0}
+    assert loaded.retention_default_days == 180
+    config.write_text('[switchboard.retention_days]\n"general-help" = -1\n')
+    with pytest.raises(SettingsError, match="must not be negative"):
+        load_settings(config, environ={})
