@@ -178,6 +178,39 @@ def test_commands_leave_no_gpg_agent_of_their_own(sb: Run, tmp_path: Path) -> No
     assert socket.exists()
 
 
+def test_export_and_verify_with_a_timestamp_authority(database_url: str, tmp_path: Path) -> None:
+    from tests.unit.queues.liaison.tsa import make_tsa, running_tsa
+
+    authority = make_tsa(tmp_path / "tsa")
+    var = tmp_path / "var"
+    with running_tsa(authority) as tsa:
+        env = {"SWITCHBOARD_DATABASE_URL": database_url, "SWITCHBOARD_VAR_DIR": str(var),
+               "SWITCHBOARD_TIMESTAMP_URL": tsa.url}  # fmt: skip
+        runner = CliRunner()
+
+        def run(*args: str) -> Result:
+            return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+        try:
+            assert run("init").exit_code == 0
+            source = CORPUS / MESSAGES[0]
+            assert run("ingest", "--no-progress", "--jobs", "0", str(source)).exit_code == 0
+            number = json.loads(run("tickets", "--json").output)[0]["number"]
+            out = tmp_path / "stamped.zip"
+            assert run("evidence", "export", number, "--out", str(out)).exit_code == 0
+            assert len(tsa.queries) == 1
+            checked = run("evidence", "verify", str(out), "--tsa-ca", str(authority / "ca.pem"))
+            assert checked.exit_code == 0, checked.output
+            assert "ok: SHA256SUMS was timestamped at" in checked.output
+            assert "Test Timestamp Authority" in checked.output
+            tsa.mode = "http-error"
+            refused = run("evidence", "export", number, "--out", str(out), "--force")
+            assert refused.exit_code == 1 and "answered HTTP 503" in refused.output
+        finally:
+            subprocess.run(["gpgconf", "--homedir", str(var / "gnupg"), "--kill", "all"],
+                           capture_output=True, check=False)  # fmt: skip
+
+
 def test_verify_exit_codes(sb: Run, tmp_path: Path) -> None:
     sb("init")
     number, _raw = ingest(sb, tmp_path, MESSAGES[0])
