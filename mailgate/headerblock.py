@@ -43,6 +43,7 @@ MAX_STRAY = 5  # stray lines before the first header
 MAX_BROKEN = 10  # consecutive lines of a broken fold (a long To: list without indentation)
 _MAX_SCAN = 1_048_576  # bytes of header block read; the 210 KB folded Subject fits
 _MAX_NOTES = 10
+_LOOKAHEAD = 20  # lines read past unknown fields after stray lines, looking for a known one
 _NAMES_FILE = Path(__file__).with_name("header_names.txt")
 
 # field-name = 1*ftext (printable US-ASCII except ":"), RFC 5322 section 3.6.8; the obsolete
@@ -145,15 +146,26 @@ def _lines(raw: bytes) -> list[bytes]:
 
 
 def _first_header(lines: list[bytes]) -> int | None:
-    """Index of the first header line, after up to MAX_STRAY stray lines; None if a known
-    field does not follow them."""
+    """Index of the first header line, after up to MAX_STRAY stray lines; None if no known
+    field follows them (directly, or after other fields such as a misspelled "Recieved:")."""
     for index, line in enumerate(lines[: MAX_STRAY + 1]):
         kind, _ = _classify(line)
         if kind is _Kind.KNOWN:
             return index
         if kind is _Kind.FIELD:
-            return index if index == 0 else None
+            return index if index == 0 or _known_field_follows(lines, index) else None
     return None
+
+
+def _known_field_follows(lines: list[bytes], start: int) -> bool:
+    """Whether a known field comes after line `start` with only fields between."""
+    for line in lines[start + 1 : start + 1 + _LOOKAHEAD]:
+        kind, _ = _classify(line)
+        if kind is _Kind.KNOWN:
+            return True
+        if kind not in (_Kind.FIELD, _Kind.CONTINUATION):
+            return False
+    return False
 
 
 class _Repair:

@@ -9,6 +9,7 @@ MAILER-DAEMON, which must stay without one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -34,6 +35,32 @@ def test_requester_count() -> None:
             assert (mail.requester, mail.requester_source) == (mail.from_, "from")
         if mail.requester is None:
             assert mail.requester_source == ""
+
+
+@pytest.mark.slow
+def test_stray_lines_and_broken_folds_do_not_lose_the_sender() -> None:
+    """Every corpus message, damaged three ways before its header (a blank line, a line of
+    garbage, a quoted mbox separator) and once inside it (its first fold loses its
+    whitespace), keeps the requester (and, for the stray lines, the subject) it had."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    lost = []
+    for path in files:
+        raw = path.read_bytes()
+        original = parse_message(raw)
+        nl = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
+        for stray in (b"", b"some garbage line", b">From ann@example.net Mon Jan  6 10:00:00 2025"):
+            damaged = parse_message(stray + nl + raw)
+            if (damaged.requester, damaged.subject) != (original.requester, original.subject):
+                lost.append((path.name, stray))
+        end = raw.find(nl + nl)
+        fold = re.search(re.escape(nl) + rb"[ \t]+", raw[: max(end, 0)])
+        if fold is not None:
+            damaged = parse_message(raw[: fold.start()] + nl + raw[fold.end() :])
+            if damaged.requester != original.requester:
+                lost.append((path.name, b"broken fold"))
+    assert lost == []
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,15 @@ class TestStrayLeadingLines:
         assert (mail.from_, mail.subject, mail.body_text) == (ANN, "help", "body")
         assert repaired(mail.defects) == []
 
+    def test_stray_line_before_a_misspelled_field(self) -> None:
+        # corpus: content_transfer_encoding_with_8bits.eml starts with "Recieved:"
+        mail = parse_message(
+            b"\nRecieved: from relay\n\tTue, 13 Nov 2001\nReceived: from mx\n"
+            b"From: Ann <ann@example.net>\nSubject: hi\n\nbody\n"
+        )
+        assert (mail.requester, mail.subject, mail.body_text) == (ANN, "hi", "body")
+        assert mail.header("recieved") == "from relay Tue, 13 Nov 2001"
+
     def test_too_many_stray_lines_are_a_body(self) -> None:
         text = "line\n" * (MAX_STRAY + 1) + "From: Ann <ann@example.net>\n\nbody\n"
         requester, _, body, _ = parse(text)
@@ -118,7 +127,7 @@ class TestStrayLeadingLines:
         assert "From: Ann" in body
 
     def test_stray_line_then_unknown_field_is_a_body(self) -> None:
-        requester, _, body, _ = parse("\nNote: call me\nFrom: Ann <ann@example.net>\n\nx\n")
+        requester, _, body, _ = parse("\nNote: call me\nthanks\nFrom: Ann <ann@example.net>\n\nx\n")
         assert requester is None
         assert body.startswith("Note: call me")
 
