@@ -4,7 +4,7 @@ The compat32 parser, like every strict RFC 5322 reader, ends the header block at
 line that is neither `Name: value` nor a continuation (section 2.2). One bad line then turns
 everything after it, From and Subject included, into body text: a continuation line that
 lost its leading whitespace (a broken fold), a line of garbage, `Name  : value` with the
-obsolete space before the colon (section 4.5.6), or a stray line *before* the first header
+obsolete space before the colon (section 4.5), or a stray line *before* the first header
 (a blank line, a quoted `>From ` mbox separator, a line of junk).
 
 RFC 7103 (advice for handling malformed messages, section 7) asks for tolerance here, and
@@ -47,7 +47,7 @@ _LOOKAHEAD = 20  # lines read past unknown fields after stray lines, looking for
 _NAMES_FILE = Path(__file__).with_name("header_names.txt")
 
 # field-name = 1*ftext (printable US-ASCII except ":"), RFC 5322 section 3.6.8; the obsolete
-# syntax allows whitespace before the colon (section 4.5.6).
+# syntax allows whitespace before the colon (section 4.5).
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 _OBSOLETE_FROM = re.compile(r"From[ \t]*:")
 _BOM = b"\xef\xbb\xbf"
