@@ -65,6 +65,7 @@ from queues.rows import (
 from queues.settings import Settings
 from queues.triage import reasons as triage_reasons
 from queues.triage import triage
+from queues.triage.staff import current_lexicon
 from queues.trust.replytokens import base_address
 from queues.trust.verdict import AuthVerdict
 
@@ -375,10 +376,12 @@ class Placement:
     events: list[tuple[str, str] | tuple[str, str, int | None]] = field(default_factory=list)
 
 
-def _apply_triage(place: Placement, mail: IncomingMail, queues: dict[str, QueueRef]) -> bool:
+def _apply_triage(
+    session: Session, place: Placement, mail: IncomingMail, queues: dict[str, QueueRef]
+) -> bool:
     """Serious reports go to specialist-safety at high priority; never out of a restricted
     queue. Returns whether anything changed."""
-    hits = triage(mail.subject, mail.body_text)
+    hits = triage(mail.subject, mail.body_text, current_lexicon(session))  # staff changes too
     if not hits:
         return False
     new_reasons = [r for r in triage_reasons(hits) if r not in place.reasons]
@@ -439,7 +442,7 @@ def _create_ticket(
     place.events += [("routing", detail) for detail in [*rule_failure, *decision.hits, *notes]]
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
-    _apply_triage(place, mail, queues)
+    _apply_triage(session, place, mail, queues)
     number = allocate_number(session)
     now = utcnow()
     ticket_id: int = conn.execute(
@@ -649,7 +652,7 @@ def _append_followup(
     elif ticket.state == TicketState.PENDING:
         changes["state"] = TicketState.OPEN
         place.events.append(("state", "pending -> open (follow-up)"))
-    if _apply_triage(place, mail, queues):
+    if _apply_triage(session, place, mail, queues):
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,

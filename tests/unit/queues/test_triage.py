@@ -1,4 +1,6 @@
-"""Safety triage (queues.triage): categories, languages, reasons, folding, and no false alarms."""
+"""Safety triage (queues.triage): categories, reasons with the report's words, folding, speed
+limits, and ordinary mail that must not trigger. The data files' own examples are checked in
+test_triage_lexicon.py; window rules and contexts in test_triage_rules.py."""
 
 from __future__ import annotations
 
@@ -7,11 +9,23 @@ import dataclasses
 import pytest
 
 from queues import triage as triage_module
-from queues.triage import CATEGORIES, LANGUAGES, TriageHit, reasons, triage
+from queues.triage import (
+    CATEGORIES,
+    LANGUAGES,
+    Span,
+    TriageHit,
+    reasons,
+    signal_reason,
+    triage,
+)
 
 
 def categories(subject: str, body: str = "") -> set[str]:
     return {hit.category for hit in triage(subject, body)}
+
+
+def entries(subject: str, body: str = "") -> list[str]:
+    return [hit.entry for hit in triage(subject, body)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,79 +157,127 @@ POSITIVES: dict[tuple[str, str], list[str]] = {
 }
 
 
+SERIOUS = [c for c in CATEGORIES if c != "at_risk"]
+
+
 def _positive_cases() -> list[tuple[str, str, str]]:
     return [(c, lang, text) for (c, lang), texts in POSITIVES.items() for text in texts]
 
 
 def test_every_category_and_language_has_examples() -> None:
-    for category in CATEGORIES:
+    for category in SERIOUS:
         for language in LANGUAGES:
             assert len(POSITIVES[(category, language)]) >= 2, (category, language)
 
 
 @pytest.mark.parametrize(("category", "language", "text"), _positive_cases())
-def test_report_raises_exactly_its_category(category: str, language: str, text: str) -> None:
+def test_report_raises_its_category_in_its_language(
+    category: str, language: str, text: str
+) -> None:
     hits = triage("Report", text)
-    assert {hit.category for hit in hits} == {category}
-    assert language in {hit.language for hit in hits}
+    assert category in {hit.category for hit in hits}
+    assert language in {hit.language for hit in hits if hit.category == category}
 
 
 # --------------------------------------------------------------------------------------------
-# Reasons
+# Reasons: the report's own words, offsets into the message, the signal
 # --------------------------------------------------------------------------------------------
 
 
-def test_reason_names_category_language_and_lexicon_entry() -> None:
-    assert reasons(triage("", "I will kill you.")) == ["threat of harm (en: 'kill you')"]
-    assert reasons(triage("", "ich bring dich um")) == ["threat of harm (de: 'bringe dich um')"]
-    assert reasons(triage("", "Je vais te tuer")) == ["threat of harm (fr: 'je vais te tuer')"]
-    assert reasons(triage("", "Te voy a matar")) == ["threat of harm (es: 'te voy a matar')"]
-
-
-def test_every_category_has_a_readable_reason() -> None:
-    samples = {
-        "threat": ("I will kill you", "threat of harm (en: 'kill you')"),
-        "self_harm": ("I want to kill myself", "self-harm or suicide risk (en: 'kill myself')"),
-        "child_safety": ("she is a minor", "child safety (en: 'a minor')"),
-        "illegal": ("this is sextortion", "illegal act (en: 'sextortion')"),
-        "offsite_contact": (
-            "he followed me home",
-            "contact outside the site (en: 'followed me home')",
-        ),
-        "personal_data": ("I was doxxed", "personal data published (en: 'doxxing')"),
-    }
-    for category, (text, reason) in samples.items():
-        hits = triage("", text)
-        assert [h.category for h in hits] == [category]
-        assert reasons(hits) == [reason]
-
-
-def test_reason_never_contains_the_users_own_words() -> None:
-    secret = "Quentin Zyxwvut of 12 Elm Road"
-    hits = triage("", f"{secret} said he will kill you and posted my address")
+def test_reason_quotes_the_report_not_the_lexicon() -> None:
+    body = "Hello,\nyesterday he wrote that he will come to my house tonight. Please help."
+    hits = [h for h in triage("Help", body) if h.category == "offsite_contact"]
     assert hits
-    for reason in reasons(hits):
-        assert "Zyxwvut" not in reason and "Elm" not in reason
-    for hit in hits:
-        assert hit.term not in secret
+    hit = hits[0]
+    assert "will come to my house" not in hit.entry  # the entry id is not the report
+    assert "come to my house" in hit.excerpt
+    assert hit.reason().startswith('contact outside the site: "')
+    assert "come to my house" in hit.reason()
+    assert hit.reason().endswith(f"(phrase en/{hit.entry})")
 
 
-def test_reasons_keeps_order_and_drops_repeats() -> None:
-    a = TriageHit("threat", "en", "kill you")
-    b = TriageHit("illegal", "en", "blackmail")
+def test_spans_point_at_the_matched_words_in_the_body() -> None:
+    body = "Hi team,\n\nHe said: I WILL KILL YOU.\nRegards"
+    (hit,) = triage("Question", body)
+    (span,) = hit.spans
+    assert span.field == "body"
+    assert body[span.start : span.end] == "KILL YOU"
+
+
+def test_spans_in_the_subject() -> None:
+    (hit,) = triage("he will kill you", "see subject")
+    assert hit.spans == (Span("subject", 8, 16),)
+
+
+def test_spans_survive_accents_eszett_and_invisible_characters() -> None:
+    body = "Grüße aus der Straße! Ich weiß, wo du wohnst.\u200b Bitte helfen."
+    hit = next(h for h in triage("", body) if h.category == "threat")
+    (span,) = hit.spans
+    assert body[span.start : span.end] == "weiß, wo du wohnst"
+    decomposed = "Er schrieb: ich werde dich to\u0308ten!"
+    hit = next(h for h in triage("", decomposed) if h.category == "threat")
+    assert decomposed[hit.spans[0].start : hit.spans[0].end].endswith("to\u0308ten")
+
+
+def test_excerpt_is_short_one_line_and_marks_cuts() -> None:
+    body = ("This is a long introduction about nothing in particular. " * 5) + (
+        "Then he wrote\n> I know where you live\nand more text follows here. " * 3
+    )
+    hit = next(h for h in triage("", body) if h.category == "threat")
+    assert "\n" not in hit.excerpt and ">" not in hit.excerpt
+    assert hit.excerpt.startswith("…") and hit.excerpt.endswith("…")
+    assert "I know where you live" in hit.excerpt
+    assert len(hit.excerpt) < 120
+
+
+def test_window_rule_reason_shows_each_piece() -> None:
+    body = (
+        "There is a grown man in the gaming group, and the chat is full of memes about the "
+        "game, the weekend and school lunches. He keeps writing to my daughter, she is "
+        "twelve. He asked her to add him on Snapchat."
+    )
+    hit = next(h for h in triage("", body) if h.signal == "rule")
+    assert hit.category == "child_safety" and hit.entry == "adult-child-asks"
+    assert len(hit.spans) == 3
+    assert "grown man" in hit.excerpt and "Snapchat" in hit.excerpt
+    assert "(rule en/adult-child-asks)" in hit.reason()
+
+
+def test_fear_is_named_as_the_reporters_own_words() -> None:
+    hits = triage("", "He keeps writing to me. I am scared for my life.")
+    fear = [h for h in hits if h.signal == "fear"]
+    assert fear and fear[0].category == "at_risk"
+    assert fear[0].reason().startswith('the reporter says they are at risk: "')
+    assert "(own words en/" in fear[0].reason()
+    assert categories("", "Ich habe Angst.") == {"at_risk"}
+
+
+def test_signals_from_outside_the_text() -> None:
+    assert "safety address" in signal_reason("safety-address")
+    assert "at-risk box" in signal_reason("at-risk-box")
+    with pytest.raises(ValueError):
+        signal_reason("something-else")
+
+
+def test_reasons_keep_order_and_drop_repeats() -> None:
+    a = TriageHit("threat", "en", "kill-you", excerpt="I will kill you")
+    b = TriageHit("illegal", "en", "blackmail", excerpt="blackmail")
     assert reasons([a, b, a]) == [a.reason(), b.reason()]
     assert reasons([]) == []
+    assert all(isinstance(r, str) for r in reasons(triage("", "I will kill you")))
 
 
-def test_hit_is_a_frozen_value_and_rejects_unknown_category_or_language() -> None:
-    hit = TriageHit("threat", "en", "kill you")
-    assert hit == TriageHit("threat", "en", "kill you")
+def test_hit_is_a_frozen_value_and_rejects_unknown_category_language_or_signal() -> None:
+    hit = TriageHit("threat", "en", "kill-you")
+    assert hit == TriageHit("threat", "en", "kill-you")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        hit.term = "x"  # type: ignore[misc]
+        hit.entry = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):
         TriageHit("spam", "en", "x")
     with pytest.raises(ValueError):
-        TriageHit("threat", "it", "x")
+        TriageHit("threat", "EN!", "x")
+    with pytest.raises(ValueError):
+        TriageHit("threat", "en", "x", signal="guess")
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,48 +292,31 @@ def test_one_report_can_raise_several_categories_in_a_stable_order() -> None:
         "Now he is blackmailing me and I want to die."
     )
     hits = triage("Help", body)
-    assert [h.category for h in hits] == [
+    order = [CATEGORIES.index(h.category) for h in hits]
+    assert order == sorted(order)
+    assert {h.category for h in hits} >= {
         "threat",
         "self_harm",
         "child_safety",
         "illegal",
         "offsite_contact",
         "personal_data",
-    ]
+    }
     assert triage("Help", body) == hits
 
 
-def test_sexual_images_of_a_child_are_child_safety_and_illegal() -> None:
-    assert categories("", "This account is sharing nude photos of my daughter.") == {
-        "child_safety",
-        "illegal",
-    }
-    assert categories("", "Dort werden Nacktbilder meiner Tochter geteilt.") == {
-        "child_safety",
-        "illegal",
-    }
-
-
-def test_harassing_a_child_of_the_reporter_is_also_contact_outside_the_site() -> None:
-    assert categories("", "Cet utilisateur harcèle ma fille depuis des semaines.") == {
-        "child_safety",
-        "offsite_contact",
-    }
+def test_repeated_phrases_give_one_hit_per_entry() -> None:
+    hits = triage("kill you", "I will kill you. I WILL KILL YOU.\nkill\nyou!!! kill you")
+    assert [h.entry for h in hits] == ["kill-you"]
+    assert hits[0].spans[0].field == "subject"
 
 
 def test_hits_within_a_category_follow_the_text() -> None:
-    hits = triage("", "He has a gun. Later he said: I know where you live.")
-    assert [h.term for h in hits] == ["weapon", "i know where you live"]
-
-
-def test_repeated_phrases_give_one_hit_per_term() -> None:
-    hits = triage("kill you", "I will kill you. I WILL KILL YOU.\nkill\nyou!!! kill you")
-    assert hits == [TriageHit("threat", "en", "kill you")]
-
-
-def test_one_term_per_category_language_and_entry() -> None:
-    hits = triage("", "Sextortion, sextorted, sextorting: it is sextortion.")
-    assert hits == [TriageHit("illegal", "en", "sextortion")]
+    hits = [h for h in triage("", "He has a gun. Later he said: I know where you live.")]
+    assert [h.entry for h in hits if h.signal == "phrase"][:2] == [
+        "weapon",
+        "i-know-where-you-live",
+    ]
 
 
 BRIEF_EXAMPLES = [
@@ -318,13 +363,6 @@ def test_subject_alone_is_enough() -> None:
     assert categories("URGENT: she is 13 years old", "") == {"child_safety"}
 
 
-def test_subject_and_body_are_both_read() -> None:
-    assert categories("Account hacked", "Also they posted my phone number.") == {
-        "illegal",
-        "personal_data",
-    }
-
-
 def test_empty_input() -> None:
     assert triage("", "") == []
 
@@ -351,13 +389,7 @@ def test_german_umlauts_case_and_forms(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "es menor de edad",
-        "es ménor de edad",
-        "ES MENOR DE EDAD",
-        "es menor\nde\nedad",
-    ],
+    "text", ["es menor de edad", "es ménor de edad", "ES MENOR DE EDAD", "es menor\nde\nedad"]
 )
 def test_spanish_accents_are_ignored(text: str) -> None:
     assert categories("", text) == {"child_safety"}
@@ -366,9 +398,9 @@ def test_spanish_accents_are_ignored(text: str) -> None:
 def test_eszett_and_ligatures() -> None:
     assert categories("", "Ich weiß, wo du wohnst.") == {"threat"}
     assert categories("", "ICH WEISS, WO DU WOHNST.") == {"threat"}
-    assert categories("", "il a publié les coordonnées de ma sœur ; il sait où tu habites") == {
-        "threat"
-    }
+    assert "threat" in categories(
+        "", "il a publié les coordonnées de ma sœur ; il sait où tu habites"
+    )
 
 
 def test_curly_apostrophes_and_quotes() -> None:
@@ -499,53 +531,32 @@ Anna
     assert triage("Login problem after update", body) == []
 
 
+def test_our_acknowledgement_quoted_back_does_not_trigger() -> None:
+    # The acknowledgement's "If you are in danger" section must not read as fear.
+    body = (
+        "Thanks.\n\n> If you are in danger\n> --------------------\n> If you or someone "
+        "else is in immediate danger, call your local emergency number now (112 in Europe, "
+        "911 in North America, 999 in the UK).\n> This address is not watched around the "
+        "clock and cannot send help to you."
+    )
+    assert triage("Re: [Ticket#2026120300001] report", body) == []
+
+
 # --------------------------------------------------------------------------------------------
-# Lexicon consistency, size and safety
+# Size, speed limits and pathological input (speed itself: bench/triage.py)
 # --------------------------------------------------------------------------------------------
 
 
-def test_every_lexicon_term_matches_its_own_pattern() -> None:
-    missed = []
-    for rule in triage_module._RULES:
-        category, language, term = rule.term_id
-        if TriageHit(category, language, term) not in triage("", term):
-            missed.append(rule.term_id)
-    assert missed == []
+def test_importing_compiles_nothing() -> None:
+    import subprocess
+    import sys
 
-
-def _reference(subject: str, body: str) -> set[tuple[str, str, str]]:
-    """Every rule searched over the whole text: what the anchor shortcut must reproduce."""
-    text = triage_module._Text(triage_module._fold(subject + "\n" + body)).bytes
-    found = set()
-    for rule in triage_module._RULES:
-        pos = 0
-        while (m := rule.pattern.search(text, pos)) is not None:
-            if not triage_module._guarded(rule, text, m.start(), m.end()):
-                found.add(rule.term_id)
-                break
-            pos = m.start() + 1
-    return found
-
-
-def _all_sample_texts() -> list[str]:
-    texts = [text for examples in POSITIVES.values() for text in examples]
-    texts += NEGATIVES_EN + NEGATIVES_DE + NEGATIVES_FR + NEGATIVES_ES
-    texts += [text for text, _ in BRIEF_EXAMPLES]
-    terms = [rule.term_id[2] for rule in triage_module._RULES]
-    texts += [" ".join(terms), "\n".join(reversed(terms)), ". ".join(texts)]
-    return texts
-
-
-def test_anchor_shortcut_finds_exactly_what_a_full_search_finds() -> None:
-    for text in _all_sample_texts():
-        got = {(h.category, h.language, h.term) for h in triage("", text)}
-        assert got == _reference("", text), text[:80]
-
-
-def test_every_category_has_a_lexicon_in_every_language() -> None:
-    for category in CATEGORIES:
-        for language in LANGUAGES:
-            assert len(triage_module._LEXICON[category][language]) >= 3, (category, language)
+    code = (
+        "import queues.triage as t, sys; "
+        "assert not t._COMPILED and not t._DEFAULT, 'compiled at import'; "
+        "assert 'queues.triage.engine' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_one_megabyte_body_works() -> None:
@@ -554,7 +565,8 @@ def test_one_megabyte_body_works() -> None:
     assert len(body) >= 1_000_000
     assert triage("Long log", body) == []
     hits = triage("Long log", body + "\nBy the way: I will kill you.")
-    assert [h.term for h in hits] == ["kill you"]
+    assert [h.entry for h in hits] == ["kill-you"]
+    assert hits[0].spans[0].start > 1_000_000
 
 
 def test_one_megabyte_of_accented_text_works() -> None:
@@ -575,6 +587,9 @@ def test_one_megabyte_of_accented_text_works() -> None:
         "i am " * 200_000,
         "posted my my my " * 60_000,
         "1 " * 500_000,
+        "my daughter is 12. " * 30_000,
+        "he is a grown man. " * 30_000,
+        '"Kill" ' * 100_000,
         "\udcff\ud800 broken surrogates \U0001f480",
     ],
 )
@@ -586,9 +601,21 @@ def test_pathological_input_is_handled(body: str) -> None:
 def test_a_guarded_idiom_repeated_without_end_is_flagged_in_the_end() -> None:
     # Guards cost work; past a bound the doubt goes to flagging.
     assert triage("", "I'll shoot you an email. " * 5) == []
-    assert [h.term for h in triage("", "I'll shoot you an email. " * 40)] == ["shoot you"]
+    assert [h.entry for h in triage("", "I'll shoot you an email. " * 40)] == ["shoot-you"]
 
 
 def test_repeated_threat_in_a_large_body() -> None:
     hits = triage("", "I will kill you. " * 60_000)
-    assert hits == [TriageHit("threat", "en", "kill you")]
+    assert [h.entry for h in hits] == ["kill-you"]
+
+
+# --------------------------------------------------------------------------------------------
+# Work handed over from the parser workers (mailgate.parseahead)
+# --------------------------------------------------------------------------------------------
+
+
+def test_remembered_result_is_taken_once() -> None:
+    marker = [TriageHit("threat", "en", "kill-you", excerpt="remembered")]
+    triage_module.remember("s", "b", marker)
+    assert triage("s", "b") == marker
+    assert triage("s", "b") == []
