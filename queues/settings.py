@@ -127,6 +127,8 @@ class Settings:
     imap: the IMAP mailboxes `switchboard fetch` imports from (ImapMailbox).
     imap_poll_seconds: polling interval where the server offers no IDLE.
     web_host / web_port: where `switchboard web` and `serve` listen.
+    triage_min_recall / triage_min_precision: the thresholds of `switchboard triage
+        evaluate` (per language and overall): below them it exits 1.
     trusted_authserv_ids: the authserv-ids of our own border MTA's milters (OpenDKIM,
         OpenDMARC, rspamd; RFC 8601). Behind Postfix (LMTP) the verdict is read only from
         Authentication-Results fields with one of these ids, above Postfix's Received field;
@@ -203,6 +205,8 @@ class Settings:
     imap_poll_seconds: float = 60.0
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    triage_min_recall: float = 0.95
+    triage_min_precision: float = 0.75
     trusted_authserv_ids: tuple[str, ...] = ()
     sender_checks: bool = True
     dns_servers: tuple[str, ...] = ()

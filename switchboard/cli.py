@@ -39,6 +39,7 @@ from queues.present import history_dict, ticket_detail, ticket_history, ticket_s
 from queues.seed import seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
 from switchboard.evidence import evidence, hold, init_signing_key, purge, purge_timer
+from switchboard.triage_cmd import triage as triage_command
 
 
 @dataclass
@@ -430,6 +431,7 @@ def _reopen_pending(factory: sessionmaker[Session], stop: threading.Event) -> No
 main.add_command(evidence)
 main.add_command(hold)
 main.add_command(purge)
+main.add_command(triage_command)
 
 
 @main.command()
