@@ -157,6 +157,12 @@ class Settings:
     retention_default_days: the same for queues named neither there nor on the queue.
     purge_interval_hours: how often `switchboard work` applies retention (0 = never; then
         run `switchboard purge` from cron).
+    geoip_database: a MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) used to
+        suggest where a harasser's IP addresses are (queues.liaison.geo); "" = none, the
+        country is then entered by hand. A suggestion is never applied without a person.
+    liaison_max_mail_bytes: a police referral whose mail (the encrypted evidence package,
+        encoded) would be larger than this is handed over by download instead (staff only,
+        audited, after the same two approvals).
     """
 
     database_url: str = ""
@@ -168,12 +174,6 @@ class Settings:
     ticket_tag_prefix: str = "Ticket#"
     loop_header: str = "X-Switchboard-Loop"
     ack_per_sender_per_day: int = 5
-    geoip_database: a MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) used to
-        suggest where a harasser's IP addresses are (queues.liaison.geo); "" = none, the
-        country is then entered by hand. A suggestion is never applied without a person.
-    liaison_max_mail_bytes: a police referral whose mail (the encrypted evidence package,
-        encoded) would be larger than this is handed over by download instead (staff only,
-        audited, after the same two approvals).
     ack_global_per_day: int = 2000
     max_message_bytes: int = 35 * 1024 * 1024
     ingest_max_attempts: int = 3
@@ -221,6 +221,8 @@ class Settings:
     retention_days: Mapping[str, int] = field(default_factory=_default_retention)
     retention_default_days: int = 0
     purge_interval_hours: float = 24.0
+    geoip_database: str = ""
+    liaison_max_mail_bytes: int = 20 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.relay_security not in ("none", "starttls", "tls"):
@@ -237,9 +239,8 @@ class Settings:
             "ack_global_per_day",
             "ingest_max_attempts",
             "ingest_runners",
-    geoip_database: str = ""
-    liaison_max_mail_bytes: int = 20 * 1024 * 1024
             "ingest_max_crashes",
+            "liaison_max_mail_bytes",
         ):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
@@ -256,7 +257,6 @@ class Settings:
 
     @property
     def outgoing_maildir(self) -> Path:
-            "liaison_max_mail_bytes",
         return Path(self.var_dir) / "outgoing"
 
     @property
