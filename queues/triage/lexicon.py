@@ -378,8 +378,9 @@ def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], where: str) -
 
 
 def _alternation(value: Any, where: str, key: str) -> str:
-    alternatives = _strings(value, where, key)
-    if not alternatives or not all(a.strip() for a in alternatives):
+    # Spaces at either end would demand a separator that the text may not have.
+    alternatives = tuple(a.strip() for a in _strings(value, where, key))
+    if not alternatives or not all(alternatives):
         raise LexiconError(f"{where}: '{key}' is empty")
     return alternatives[0] if len(alternatives) == 1 else "|".join(alternatives)
 

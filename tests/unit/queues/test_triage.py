@@ -238,8 +238,10 @@ def test_window_rule_reason_shows_each_piece() -> None:
     )
     hit = next(h for h in triage("", body) if h.signal == "rule")
     assert hit.category == "child_safety" and hit.entry == "adult-child-asks"
-    assert len(hit.spans) == 3
-    assert "grown man" in hit.excerpt and "Snapchat" in hit.excerpt
+    assert len(hit.spans) == 3  # adult, child, what is asked
+    for span in hit.spans:
+        assert body[span.start : span.end] in hit.excerpt
+    assert "grown man" in hit.excerpt and " … " in hit.excerpt
     assert "(rule en/adult-child-asks)" in hit.reason()
 
 

@@ -67,7 +67,7 @@ def test_malformed_files_name_the_line(text: str, message: str) -> None:
 def test_read_reports_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "set.tsv"
     path.write_bytes(HEADER.encode() + b"a\tserious\ten\tt\tS\t\xff\n")
-    with pytest.raises(TsvError, match="set.tsv: not UTF-8"):
+    with pytest.raises(TsvError, match=r"set\.tsv: not UTF-8"):
         read_reports(path)
     path.write_text(HEADER + "a\tserious\ten\tt\tS\tB\n", encoding="utf-8")
     assert read_reports(path)[0].source.endswith("set.tsv:2")
