@@ -33,6 +33,7 @@ from queues.ingest import (
     retry_quarantined,
     store_batch,
 )
+from queues.liaison.referral import seed_referral_templates
 from queues.migrate import current_revision, head_revision, upgrade
 from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
@@ -112,6 +113,7 @@ def init(app: App, admin_email: str) -> None:
     with app.sessions.begin() as session:
         created = seed_queues(session)
         templates = seed_reply_templates(session)
+        referral_languages = seed_referral_templates(session)
         first = ensure_first_staff(session, admin_email)
         if first is not None:
             user, password = first
@@ -123,6 +125,8 @@ def init(app: App, admin_email: str) -> None:
         click.echo(f"Created queues: {', '.join(created)}.")
     if templates:
         click.echo(f"Created reply templates: {', '.join(templates)}.")
+    if referral_languages:
+        click.echo(f"Created police referral templates in: {', '.join(referral_languages)}.")
     if first is not None:
         click.echo(f"Created staff account {admin[0]} with password: {admin[1]}")
         click.echo("This password is shown only now: keep it somewhere safe.")
