@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -182,6 +183,10 @@ class User(Base):
     # Bumped on logout-everywhere, password change and disabling: old sessions stop working.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The agent's profile (migration 0012), shared by vetting and the rota: an IANA time
+    # zone name, and the language tags the agent answers in (e.g. ["en", "de"]).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class Counter(Base):
