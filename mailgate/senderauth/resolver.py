@@ -14,6 +14,7 @@ runs its own), and pyspf's own when there is none.
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,10 +27,31 @@ import dns.resolver
 import spf
 
 DEFAULT_PORT = 53
+# One cache per set of servers for the process (dnspython's is thread-safe and keeps
+# negative answers too): a help desk hears from the same domains again and again, and a
+# round trip to a resolver costs more than the rest of accepting a message.
+CACHE_ENTRIES = 20_000
+_resolvers: dict[tuple[str, ...], dns.resolver.Resolver] = {}
+_resolvers_lock = threading.Lock()
 
 
 class DnsUnavailable(Exception):
     """No answer in time (timeout, SERVFAIL, no servers, or the budget is spent)."""
+
+
+def resolver_for(servers: tuple[str, ...]) -> dns.resolver.Resolver:
+    """The process's resolver for `servers` (() = the system's), with the shared cache."""
+    with _resolvers_lock:
+        found = _resolvers.get(servers)
+        if found is None:
+            found = dns.resolver.Resolver(configure=not servers)
+            if servers:
+                found.nameservers = [
+                    dns.nameserver.Do53Nameserver(*parse_server(s)) for s in servers
+                ]
+            found.cache = dns.resolver.LRUCache(CACHE_ENTRIES)
+            _resolvers[servers] = found
+        return found
 
 
 def parse_server(value: str) -> tuple[str, int]:
@@ -48,11 +70,7 @@ class Lookups:
     """The DNS of one message's checks, within `timeout` per lookup and `budget` in all."""
 
     def __init__(self, servers: Sequence[str], timeout: float, budget: float) -> None:
-        self.resolver = dns.resolver.Resolver(configure=not servers)
-        if servers:
-            self.resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*parse_server(s)) for s in servers
-            ]
+        self.resolver = resolver_for(tuple(servers))
         self.timeout = timeout
         self.deadline = time.monotonic() + budget
         self.failures: list[str] = []
