@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.autoreply import queue_acknowledgement
 from queues.backlog import DEFAULT_LEASE, mark_started, retry_delay
 from queues.followup import FollowupMatch, Sender, claimed_sender, find_followup
-from queues.mail import Address, IncomingMail, sha256_hex
+from queues.mail import Address, IncomingMail, sha256_hex, with_envelope
 from queues.models import (
     ArticleKind,
     InboundMail,
@@ -154,7 +154,7 @@ def process_inbound(
     session: Session, inbound: StoredMail, settings: Settings, parse: Parser
 ) -> Outcome:
     """Parse and decide. Runs inside the caller's transaction; raises on storage errors."""
-    mail = parse(inbound.raw)
+    mail = with_envelope(parse(inbound.raw), inbound.envelope_from)
     conn = session.connection()
     key = f"{inbound.raw_sha256} {(mail.message_id or '')[:900]}"
     if is_duplicate(conn, inbound.id, key):
