@@ -163,6 +163,23 @@ class Settings:
     liaison_max_mail_bytes: a police referral whose mail (the encrypted evidence package,
         encoded) would be larger than this is handed over by download instead (staff only,
         audited, after the same two approvals).
+    web_base_url: the web UI's address as people reach it (e.g. https://switchboard.example.org),
+        for links in mail; "" = the address of the request that caused the mail where there
+        is one (a staff member approving an application), else mail names no link.
+    team_sender_address: the From of mail to applicants and agents (application received,
+        approved, declined, a reply waiting for review); "" = our first receiving address.
+    apply_per_client_per_day / apply_per_address_per_day: applications to volunteer taken
+        per client (IPv4 address, IPv6 /64) and per e-mail address in 24 hours; beyond the
+        client's the page says to try later, beyond the address's it answers as always and
+        stores nothing (it never tells who applied).
+    set_password_hours: how long the single-use set-password link of an approved
+        application works.
+    twofactor_required_roles: roles that must sign in with a second factor (TOTP) and enrol
+        at their next sign-in before any other page; staff may require it of others one by
+        one (queues.team.twofactor).
+    twofactor_key_file: the key that encrypts TOTP secrets in the database (created on
+        first use, mode 0600); "" = var_dir/twofactor_key. Copy it to every web host; a
+        lost key means everyone enrols again.
     """
 
     database_url: str = ""
@@ -223,6 +240,13 @@ class Settings:
     purge_interval_hours: float = 24.0
     geoip_database: str = ""
     liaison_max_mail_bytes: int = 20 * 1024 * 1024
+    web_base_url: str = ""
+    team_sender_address: str = ""
+    apply_per_client_per_day: int = 5
+    apply_per_address_per_day: int = 2
+    set_password_hours: float = 72.0
+    twofactor_required_roles: tuple[str, ...] = ("specialist", "staff")
+    twofactor_key_file: str = ""
 
     def __post_init__(self) -> None:
         if self.relay_security not in ("none", "starttls", "tls"):
@@ -241,14 +265,20 @@ class Settings:
             "ingest_runners",
             "ingest_max_crashes",
             "liaison_max_mail_bytes",
+            "apply_per_client_per_day",
+            "apply_per_address_per_day",
         ):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
         if self.retention_default_days < 0 or any(d < 0 for d in self.retention_days.values()):
             raise SettingsError("retention_days must not be negative (0 keeps for ever)")
-        for key in ("ingest_lease_seconds", "outbox_lease_seconds"):
+        for key in ("ingest_lease_seconds", "outbox_lease_seconds", "set_password_hours"):
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive")
+        roles = tuple(r.strip().lower() for r in self.twofactor_required_roles)
+        if not set(roles) <= {"volunteer", "specialist", "staff"}:
+            raise SettingsError("twofactor_required_roles: use volunteer, specialist or staff")
+        object.__setattr__(self, "twofactor_required_roles", roles)
 
     @property
     def all_own_addresses(self) -> frozenset[str]:
@@ -286,7 +316,12 @@ def _convert(key: str, value: Any) -> Any:
             if not isinstance(value, list):
                 raise TypeError("a list of [[switchboard.imap]] tables")
             return tuple(_imap(i, table) for i, table in enumerate(value, 1))
-        if key in ("own_addresses", "trusted_authserv_ids", "dns_servers"):
+        if key in (
+            "own_addresses",
+            "trusted_authserv_ids",
+            "dns_servers",
+            "twofactor_required_roles",
+        ):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(a) for a in items if str(a).strip())
         if kind is bool:
