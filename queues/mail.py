@@ -126,7 +126,8 @@ def with_envelope(mail: IncomingMail, envelope_from: str | None) -> IncomingMail
     if mail.requester_source == "envelope":
         mail.requester, mail.requester_source = None, ""
     address = _envelope_address(envelope_from)
-    if mail.requester is None and address is not None and not mail.is_bounce:
+    # A value built without the parser may leave `requester` unset while From is usable.
+    if mail.requester is None and mail.from_ is None and address is not None and not mail.is_bounce:
         mail.requester, mail.requester_source = Address(address), "envelope"
     return mail
 
