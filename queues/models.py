@@ -355,6 +355,10 @@ class Article(Base):
     envelope_from: Mapped[str | None] = mapped_column(String(320))
     auth_verdict: Mapped[str | None] = mapped_column(String(10))
     auth_summary: Mapped[str | None] = mapped_column(String(500))
+    # Who wrote it, for answering, when From was empty or broken: the address and the field
+    # it came from ("reply-to", "sender", "envelope", "from:2"...; mailgate.requester).
+    requester_email: Mapped[str | None] = mapped_column(String(320))
+    requester_source: Mapped[str | None] = mapped_column(String(20))
 
     ticket: Mapped[Ticket] = relationship(back_populates="articles")
     attachments: Mapped[list[Attachment]] = relationship(
