@@ -363,7 +363,14 @@ def incoming_article(
         "envelope_from": envelope_from[:320] if envelope_from is not None else None,
         "auth_verdict": auth.verdict if auth is not None else None,
         "auth_summary": auth.summary() if auth is not None else None,
+        "requester_email": _requester_email(mail),
+        "requester_source": mail.requester_source[:20] or None,
     }
+
+
+def _requester_email(mail: IncomingMail) -> str | None:
+    address = mail.requester or mail.from_
+    return address.email.replace("\0", "")[:320] if address is not None else None
 
 
 @dataclass
