@@ -6,7 +6,9 @@ Create Date: 2026-12-03 22:30:00.000000
 
 - `inbound.client_ip`, `client_helo`, `auth`: the client as the gateway saw it and the
   sender-authentication verdict made at acceptance (queues.trust.verdict).
-- `articles.envelope_from`, `auth_verdict`, `auth_summary`: the same, shown on the article.
+- `articles.envelope_from`, `auth_verdict`, `auth_summary`: the same, shown on the article;
+  `requester_email`, `requester_source`: who wrote it, for answering, and the field it came
+  from when From was empty or broken (mailgate.requester).
 - `reply_tokens`: per-ticket reply addresses (queues.trust.replytokens), stored hashed.
 
 Plain ADD COLUMN (no batch copy): on SQLite a batch copy of `articles` would drop its
@@ -34,6 +36,8 @@ def upgrade() -> None:
     op.add_column("articles", sa.Column("envelope_from", sa.String(length=320), nullable=True))
     op.add_column("articles", sa.Column("auth_verdict", sa.String(length=10), nullable=True))
     op.add_column("articles", sa.Column("auth_summary", sa.String(length=500), nullable=True))
+    op.add_column("articles", sa.Column("requester_email", sa.String(length=320), nullable=True))
+    op.add_column("articles", sa.Column("requester_source", sa.String(length=20), nullable=True))
     op.create_table(
         "reply_tokens",
         sa.Column("id", _ID, nullable=False),
@@ -61,7 +65,13 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_reply_tokens_ticket_id"), table_name="reply_tokens")
     op.drop_table("reply_tokens")
     # SQLite (3.35+) drops a column in place, so the full-text triggers stay.
-    for column in ("auth_summary", "auth_verdict", "envelope_from"):
+    for column in (
+        "requester_source",
+        "requester_email",
+        "auth_summary",
+        "auth_verdict",
+        "envelope_from",
+    ):
         op.drop_column("articles", column)
     for column in ("auth", "client_helo", "client_ip"):
         op.drop_column("inbound", column)
