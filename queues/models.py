@@ -546,6 +546,7 @@ class LoginThrottle(Base):
 # Tables of capabilities that live in their own packages (the metadata must be complete).
 import queues.liaison.models  # noqa: E402
 import queues.liaison.retention_models  # noqa: E402
+import queues.team.models  # noqa: E402
 import queues.triage.feedback_models  # noqa: E402
 import queues.triage.models  # noqa: E402
 import queues.trust.models  # noqa: E402, F401
