@@ -56,6 +56,11 @@ def evaluate(
     recall_floor, precision_floor = _thresholds(ctx, min_recall, min_precision)
 
     from queues.triage import triage as run  # the lexicon loads on first use, here
+    from queues.triage import use_cache
+
+    settings = getattr(ctx.obj, "settings", None)
+    if settings is not None:
+        use_cache(Path(settings.var_dir) / "cache")
 
     result = Evaluation()
     if no_progress or as_json or len(reports) < _PROGRESS_FROM:

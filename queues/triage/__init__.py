@@ -8,8 +8,9 @@ that fired it (hits.TriageHit). `reasons(hits)` are the strings stored on the ti
 The lexicon is data (queues/triage/lexicon/*.toml, checked by queues.triage.lexicon);
 staff add and switch off entries in the web UI (queues.triage.staff), which gives a
 `Lexicon` to pass as `triage(subject, body, lexicon)`. Nothing is read or compiled at
-import: the files are loaded on first use, and each pattern's regex is compiled when a
-text first contains its anchors, so a command that triages nothing pays nothing.
+import: the files are loaded on first use, the patterns' anchors are worked out then (or
+read from a cache file, `use_cache`), and each pattern's regex is compiled when a text
+first contains its anchors, so a command that triages nothing pays nothing.
 
 Limits, on purpose: triage is a safety net, not a classifier. It errs toward flagging (a
 false alarm costs a specialist a minute, a miss can cost far more), matches only the Latin
@@ -23,7 +24,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
+from queues.triage.cache import AnchorCache
 from queues.triage.engine import Compiled
 from queues.triage.hits import (
     CATEGORIES,
@@ -50,12 +53,21 @@ __all__ = [
     "remember",
     "signal_reason",
     "triage",
+    "use_cache",
 ]
 
 _LOCK = threading.Lock()
 _DEFAULT: list[Lexicon] = []
 _COMPILED: dict[str, Compiled] = {}  # lexicon digest -> compiled
 _MAX_COMPILED = 4
+_CACHE_DIR: list[Path] = []
+
+
+def use_cache(directory: Path | None) -> None:
+    """Keep the patterns' anchors in a file in `directory` (the `switchboard` command passes
+    `<var_dir>/cache`), so each process starts triaging without working them out again
+    (queues.triage.cache). None: work them out in memory (the default)."""
+    _CACHE_DIR[:] = [] if directory is None else [Path(directory)]
 
 
 def default_lexicon() -> Lexicon:
@@ -75,7 +87,9 @@ def compiled(lexicon: Lexicon | None = None) -> Compiled:
         with _LOCK:
             ready = _COMPILED.get(lexicon.digest)
             if ready is None:
-                ready = Compiled(lexicon)
+                anchors = AnchorCache(_CACHE_DIR[0] if _CACHE_DIR else None)
+                ready = Compiled(lexicon, anchors.plan)
+                anchors.save()
                 if len(_COMPILED) >= _MAX_COMPILED:
                     _COMPILED.clear()
                 _COMPILED[lexicon.digest] = ready

@@ -49,10 +49,9 @@ class Contexts:
         names the optional contexts (those the entry or rule lists in `everyday_in`)."""
         if self._quotes and self.quoted_title(start, end):
             return True
-        sentence = self._doc.sentence_of(start)
-        if self.policy_question(sentence):
+        if self.policy_question(start):
             return True
-        return "edit-dispute" in also and self.edit_dispute(sentence)
+        return "edit-dispute" in also and self.edit_dispute(start)
 
     def quoted_title(self, start: int, end: int) -> bool:
         text = self._doc.text
@@ -71,31 +70,24 @@ class Contexts:
         cue = self._concept("title_cue")
         return any(cue.search(fold(part).data) for part in (before, after) if part)
 
-    def policy_question(self, sentence: int) -> bool:
-        known = self._policy.get(sentence)
+    def policy_question(self, at: int) -> bool:
+        lo, hi, question = self._doc.sentence_around(at)
+        known = self._policy.get(lo)
         if known is None:
-            known = (
-                self._doc.is_question(sentence)
-                and self._has("policy", sentence, sentence)
-                and not self._has("personal", sentence, sentence)
-            )
-            self._policy[sentence] = known
+            known = question and self._has("policy", lo, hi) and not self._has("personal", lo, hi)
+            self._policy[lo] = known
         return known
 
-    def edit_dispute(self, sentence: int) -> bool:
-        known = self._edits.get(sentence)
+    def edit_dispute(self, at: int) -> bool:
+        lo, hi, _ = self._doc.sentence_around(at, neighbours=1)
+        known = self._edits.get(lo)
         if known is None:
-            known = self._has("edit_dispute", max(0, sentence - 1), sentence + 1)
-            self._edits[sentence] = known
+            known = self._has("edit_dispute", lo, hi)
+            self._edits[lo] = known
         return known
 
-    def _has(self, concept: str, first: int, last: int) -> bool:
-        """Whether `concept` occurs in sentences first..last."""
-        lo, _ = self._doc.sentence_range(first)
-        try:
-            _, hi = self._doc.sentence_range(last)
-        except IndexError:
-            hi = len(self._doc.data)
+    def _has(self, concept: str, lo: int, hi: int) -> bool:
+        """Whether `concept` occurs in data[lo:hi]."""
         return self._concept(concept).search(self._doc.data, lo, hi) is not None
 
 

@@ -20,6 +20,7 @@ from queues.triage.sentences import sentence_starts
 
 SEPARATOR: Final = "\n\n"
 _SAMPLE: Final = 16384  # words counted to estimate frequencies
+_AROUND: Final = 600  # characters looked at on each side for the sentence around a match
 
 
 class Document:
@@ -115,6 +116,20 @@ class Document:
     def is_question(self, number: int) -> bool:
         self._sentences()
         return self._questions[number] if number < len(self._questions) else False
+
+    def sentence_around(self, at: int, neighbours: int = 0) -> tuple[int, int, bool]:
+        """The sentence position `at` is in, found locally (the text is not split into all
+        its sentences): its range in `data` widened by `neighbours` sentences on each side,
+        for a search, and whether the sentence itself is a question."""
+        index = self.folded.original(at)
+        lo = max(0, index - _AROUND)
+        starts, questions = sentence_starts(self.text[lo : index + _AROUND])
+        k = max(0, bisect_right(starts, index - lo) - 1)
+        first = starts[max(0, k - neighbours)] + lo
+        last = k + neighbours + 1
+        end = starts[last] + lo if last < len(starts) else min(len(self.text), index + _AROUND)
+        a, b = self.folded.position(first), self.folded.position(end)
+        return max(0, a - 1), min(len(self.data), b + 1), questions[k]
 
     # ---- the way back to the report's words
 

@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from queues.triage.contexts import Contexts
 from queues.triage.document import Document
 from queues.triage.hits import CATEGORIES, TriageHit
 from queues.triage.lexicon import Entry, Lexicon, LexiconError, Rule
-from queues.triage.patterns import PatternError, Plan, anchor_plan, compile_pattern, finish
+from queues.triage.patterns import (
+    COMMON_ANCHORS,
+    PatternError,
+    Plan,
+    Step,
+    anchor_plan,
+    compile_pattern,
+    finish,
+)
 
 # For a pattern with no bound on its length: a match starts at most _BEFORE bytes before
 # an anchor word and ends within _AFTER bytes after it.
@@ -68,6 +76,7 @@ class Matcher:
         canonical: str,
         everyday_in: tuple[str, ...],
         where: str,
+        plan_of: Callable[[str], Plan | None] = anchor_plan,
     ) -> None:
         self.kind = kind  # "entry" or "concept"
         self.language = language
@@ -76,7 +85,7 @@ class Matcher:
         self.canonical = canonical
         self.everyday_in = everyday_in
         try:
-            self.plan: Plan | None = anchor_plan(canonical)
+            self.plan: Plan | None = plan_of(canonical)
         except PatternError as exc:
             raise LexiconError(f"{where}: {exc}") from None
         self._regex: re.Pattern[bytes] | None = None
@@ -98,11 +107,15 @@ _Choice = dict[bytes, int | None]  # anchor word -> words a match may start befo
 class Compiled:
     """A lexicon ready to match (see the module docstring)."""
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(
+        self, lexicon: Lexicon, plan_of: Callable[[str], Plan | None] = anchor_plan
+    ) -> None:
+        """`plan_of` works out a pattern's anchors (a cache.AnchorCache's `plan` reads them
+        from a file)."""
         self.lexicon = lexicon
         self.matchers: list[Matcher] = []
         for entry in lexicon.entries():
-            self.matchers.append(_entry_matcher(entry, lexicon))
+            self.matchers.append(_entry_matcher(entry, lexicon, plan_of))
         # Window rules, per language, with their groups of concept matchers.
         self.rules: list[tuple[Rule, str, tuple[tuple[int, ...], ...]]] = []
         concept_numbers: dict[tuple[str, str], int] = {}
@@ -126,20 +139,32 @@ class Compiled:
                                     "|".join(language.concepts[concept]),
                                     (),
                                     f"{language.path}: concept {concept!r}",
+                                    plan_of,
                                 )
                             )
                         numbers.append(concept_numbers[key])
                     groups.append(tuple(numbers))
                 self.rules.append((rule, language.code, tuple(groups)))
         self.always = tuple(n for n, m in enumerate(self.matchers) if m.plan is None)
+        self.plans = [m.plan or () for m in self.matchers]
+        # Each step of a plan is indexed by the words of its most selective anchor set.
+        self.step_index: dict[bytes, list[tuple[int, int]]] = {}
+        for n, plan in enumerate(self.plans):
+            for i, step in enumerate(plan):
+                # The smallest set without a common word, else the smallest set.
+                words, _ = min(step, key=lambda s: (not s[0].isdisjoint(COMMON_ANCHORS), len(s[0])))
+                for word in words:
+                    self.step_index.setdefault(word, []).append((n, i))
         by_anchor: dict[bytes, list[int]] = {}
         for n, matcher in enumerate(self.matchers):
             anchors = {a for step in matcher.plan or () for words, _ in step for a in words}
             for anchor in sorted(anchors):
                 by_anchor.setdefault(anchor, []).append(n)
         self.by_anchor = {a: tuple(ns) for a, ns in by_anchor.items()}
-        self.whole_words = tuple(a for a in self.by_anchor if a.endswith(b" "))
+        self.whole_keys = frozenset(a[:-1] for a in self.by_anchor if a.endswith(b" "))
         self.prefixes = tuple(sorted(a for a in self.by_anchor if not a.endswith(b" ")))
+        self.prefix_set = frozenset(self.prefixes)
+        self.prefix_lengths = tuple(sorted({len(a) for a in self.prefixes}))
         self._guard_sources = {
             category: [
                 g.canonical
@@ -205,28 +230,41 @@ class Compiled:
         search the whole text)."""
         present: dict[bytes, list[bytes]] = {}  # anchor -> the words of the text carrying it
         vocabulary = doc.vocabulary
-        for anchor in self.whole_words:
-            if anchor[:-1] in vocabulary:
-                present[anchor] = [anchor[:-1]]
-        if self.prefixes:
+        for word in vocabulary.intersection(self.whole_keys):
+            present[word + b" "] = [word]
+        if len(vocabulary) * len(self.prefix_lengths) < 4 * len(self.prefixes):
+            # A short text: look its words' starts up (a few set lookups per word).
+            for word in vocabulary:
+                for length in self.prefix_lengths:
+                    if length > len(word):
+                        break
+                    start = word[:length]
+                    if start in self.prefix_set:
+                        present.setdefault(start, []).append(word)
+        else:
+            # A long text: find each prefix's words in the sorted vocabulary.
             ordered = sorted(vocabulary)
             for anchor in self.prefixes:
                 i = bisect_left(ordered, anchor)
                 if i < len(ordered) and ordered[i].startswith(anchor):
                     after = anchor[:-1] + bytes([anchor[-1] + 1])
                     present[anchor] = ordered[i : bisect_left(ordered, after, i)]
-        candidates = set(self.always)
-        for anchor in present:
-            candidates.update(self.by_anchor[anchor])
-        chosen: dict[int, _Choice | None] = {}
-        for n in sorted(candidates):
-            plan = self.matchers[n].plan
-            if plan is None:
-                chosen[n] = None
-                continue
-            steps = [s for s in plan if all(any(a in present for a in words) for words, _ in s)]
-            if steps:
-                chosen[n] = _cheapest(doc, steps, present)
+        found = set(present)
+        # Only the plan steps whose most selective anchor set has a word here are looked at.
+        steps: dict[int, list[Step]] = {}
+        seen: set[tuple[int, int]] = set()
+        for anchor in found:
+            for key in self.step_index.get(anchor, ()):
+                if key in seen:
+                    continue
+                seen.add(key)
+                n, i = key
+                step = self.plans[n][i]
+                if all(not words.isdisjoint(found) for words, _ in step):
+                    steps.setdefault(n, []).append(step)
+        chosen: dict[int, _Choice | None] = dict.fromkeys(self.always)
+        for n in sorted(steps):
+            chosen[n] = _cheapest(doc, steps[n], present)
         return chosen
 
     def _first(
@@ -285,7 +323,9 @@ class Compiled:
         return _hit(doc, rule.category, language, rule.id, found, "rule")
 
 
-def _entry_matcher(entry: Entry, lexicon: Lexicon) -> Matcher:
+def _entry_matcher(
+    entry: Entry, lexicon: Lexicon, plan_of: Callable[[str], Plan | None]
+) -> Matcher:
     where = f"staff entry {entry.language}/{entry.id}"
     if entry.origin == "file":
         where = f"{lexicon.language(entry.language).path}: entry {entry.id!r}"
@@ -297,6 +337,7 @@ def _entry_matcher(entry: Entry, lexicon: Lexicon) -> Matcher:
         entry.canonical,
         entry.everyday_in,
         where,
+        plan_of,
     )
 
 
@@ -360,16 +401,25 @@ def _merged(
     for at in starts:
         m = regex.match(data, at)
         if m is not None:
-            found.append((m.start() + 1, m.end()))
+            found.append((_first_word(data, m.start()), m.end()))
             if not every and not windows:
                 yield found[-1]
                 found.clear()
     for lo, hi in windows:
         pos = lo
         while (m := regex.search(data, pos, hi)) is not None:
-            found.append((m.start() + 1, m.end()))
+            found.append((_first_word(data, m.start()), m.end()))
             pos = m.start() + 1
     yield from sorted(set(found))
+
+
+def _first_word(data: bytes, at: int) -> int:
+    """Where the first word of a match that starts at `at` (a space) begins: a pattern that
+    opens with an optional word may have taken several separators."""
+    at += 1
+    while data[at] == 32:
+        at += 1
+    return at
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

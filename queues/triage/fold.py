@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterable
 from typing import Final
 
 # Letters NFKD does not decompose to ASCII.
@@ -102,6 +103,29 @@ def fold(text: str) -> Folded:
     """Fold `text` (see the module docstring)."""
     if text.isascii():
         return Folded(text, b" " + text.encode("ascii").translate(_ASCII) + b" ", [])
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _fold_unicode(text)
+    # Western European text: one byte per character, folded with one bytes.translate.
+    if _LATIN1_UNEVEN_RE.search(raw) is None:
+        return Folded(text, b" " + raw.translate(_LATIN1) + b" ", [])
+    shifts = _shifts(text, (m.start() for m in _LATIN1_UNEVEN_RE.finditer(raw)))
+    folded = _LATIN1_UNEVEN_RE.sub(lambda m: _LATIN1_REPLACE[m.group()], raw)
+    return Folded(text, b" " + folded.translate(_LATIN1) + b" ", shifts)
+
+
+def _shifts(text: str, positions: Iterable[int]) -> list[tuple[int, int, int]]:
+    """The shifts for the characters of uneven fold at `positions` of `text`."""
+    shifts = []
+    total = 0
+    for at in positions:
+        total += len(fold_char(text[at])) - 1
+        shifts.append((at + 1, at + 1 + total, total))
+    return shifts
+
+
+def _fold_unicode(text: str) -> Folded:
     table: dict[int, str] = {}
     uneven: list[str] = []
     for char in set(text):
@@ -113,10 +137,24 @@ def fold(text: str) -> Folded:
     shifts: list[tuple[int, int, int]] = []
     if uneven:
         pattern = "[" + "".join(re.escape(c) for c in sorted(uneven)) + "]"
-        total = 0
-        for m in re.finditer(pattern, text):
-            total += len(table[ord(m.group())]) - 1
-            end = m.end()
-            shifts.append((end, end + total, total))
+        shifts = _shifts(text, (m.start() for m in re.finditer(pattern, text)))
     folded_text = text.translate(table)
     return Folded(text, b" " + folded_text.encode("ascii").translate(_ASCII) + b" ", shifts)
+
+
+def _latin1() -> tuple[bytes, re.Pattern[bytes], dict[bytes, bytes]]:
+    """The byte table for Latin-1 text, the characters whose fold is not one character,
+    and what those become."""
+    table = bytearray(_ASCII)
+    uneven: dict[bytes, bytes] = {}
+    for b in range(0x80, 0x100):
+        folded = fold_char(chr(b))
+        if len(folded) == 1:
+            table[b] = ord(folded)
+        else:
+            uneven[bytes([b])] = folded.encode("ascii")
+    pattern = re.compile(b"[" + b"".join(re.escape(k) for k in uneven) + b"]")
+    return bytes(table), pattern, uneven
+
+
+_LATIN1, _LATIN1_UNEVEN_RE, _LATIN1_REPLACE = _latin1()

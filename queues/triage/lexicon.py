@@ -226,8 +226,10 @@ def staff_entry(
     pattern: str,
     positive: Sequence[str] = (),
     negative: Sequence[str] = (),
+    examples: bool = True,
 ) -> Entry:
-    """A staff entry checked like a file entry (LexiconError names what is wrong)."""
+    """A staff entry checked like a file entry (LexiconError names what is wrong);
+    `examples` False allows none (a preview, before anything is stored)."""
     where = f"staff entry {language.code}/{entry_id}"
     data = {
         "id": entry_id,
@@ -236,7 +238,7 @@ def staff_entry(
         "positive": list(positive),
         "negative": list(negative),
     }
-    entry = _entry(language.code, language.macros, data, where, strict=True)
+    entry = _entry(language.code, language.macros, data, where, strict=True, examples=examples)
     return Entry(**{**entry.__dict__, "origin": "staff"})
 
 
@@ -415,7 +417,12 @@ def _canonical(pattern: str, macros: Mapping[str, str], where: str, strict: bool
 
 
 def _entry(
-    code: str, macros: Mapping[str, str], table: Mapping[str, Any], where: str, strict: bool
+    code: str,
+    macros: Mapping[str, str],
+    table: Mapping[str, Any],
+    where: str,
+    strict: bool,
+    examples: bool = True,
 ) -> Entry:
     _check_keys(table, _ENTRY_KEYS, where)
     entry_id = table.get("id")
@@ -430,7 +437,7 @@ def _entry(
     everyday = _strings(table.get("everyday_in", []), where, "everyday_in")
     _check_contexts(everyday, where)
     positive = _strings(table.get("positive", []), where, "positive")
-    if not positive:
+    if examples and not positive:
         raise LexiconError(f"{where}: give at least one positive example")
     return Entry(
         language=code,

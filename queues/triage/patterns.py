@@ -54,6 +54,8 @@ _COMMON_WORDS: Final = (
     "al con de del el en es la las lo los me mi mis no nos por que se su te tu un una y ya"
 )
 _COMMON: Final = frozenset(_COMMON_WORDS.split())
+# ... as anchors: the word, and the word as a whole word (with its space).
+COMMON_ANCHORS: Final = frozenset(w.encode("ascii") + end for w in _COMMON for end in (b"", b" "))
 
 
 def expand(pattern: str, macros: Mapping[str, str]) -> str:
@@ -106,6 +108,11 @@ def compile_pattern(canonical_pattern: str) -> re.Pattern[bytes]:
     if compiled.groups:
         raise PatternError("capturing group in pattern: write (?:...)")
     return compiled
+
+
+def is_common(anchor: bytes) -> bool:
+    """Whether an anchor is a very common word (a poor anchor on its own)."""
+    return anchor in COMMON_ANCHORS
 
 
 def anchor_plan(canonical_pattern: str) -> Plan | None:
@@ -347,7 +354,9 @@ def _mandatory_sets(p: str, at_word_start: bool, at_end: bool) -> tuple[_AnchorS
             prefixes = _word_prefixes(items, i, at_end)
             if prefixes and "" not in prefixes:
                 found.append((frozenset(prefixes), before))
-                literal = True
+                # A group whose first words are all common ("(?:in danger|not safe)"):
+                # look inside it too, for a rarer word every alternative has.
+                literal = _strength(min(prefixes, key=_strength)) > 1
         group = _group_body(item)
         if group is not None and not group[1] and not literal:
             inner: set[str] = set()

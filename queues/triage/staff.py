@@ -143,15 +143,17 @@ def check_entry(
     positive: Sequence[str] = (),
     negative: Sequence[str] = (),
     entry_id: str = "staff-new",
+    examples: bool = True,
 ) -> Entry:
     """A staff phrase checked like a data-file entry, and against its own examples: each
-    positive example must fire it and no negative one. Raises LexiconError."""
+    positive example must fire it and no negative one (`examples` False: none needed, for
+    a preview). Raises LexiconError."""
     base = default_lexicon()
     try:
         lang = base.language(language)
     except KeyError:
         raise LexiconError(f"no lexicon for language {language!r}") from None
-    entry = staff_entry(lang, entry_id, category, pattern, positive, negative)
+    entry = staff_entry(lang, entry_id, category, pattern, positive, negative, examples)
     alone = _alone(base, entry)
     for text in entry.positive:
         if not alone.scan("", text):
@@ -264,7 +266,7 @@ def preview(
 ) -> Preview:
     """What a phrase would have flagged among the last `last` tickets (nothing is stored).
     Raises LexiconError if the phrase is not valid."""
-    entry = check_entry(language, category, pattern)
+    entry = check_entry(language, category, pattern, examples=False)
     alone = _alone(default_lexicon(), entry)
     texts = recent_texts(session, last)
     flagged = {

@@ -5,6 +5,7 @@ test_triage_lexicon.py; window rules and contexts in test_triage_rules.py."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,16 @@ from queues.triage import (
     LANGUAGES,
     Span,
     TriageHit,
+    compiled,
+    default_lexicon,
     reasons,
     signal_reason,
     triage,
 )
+from queues.triage.document import Document
+from queues.triage.engine import Compiled
+from queues.triage.evaluation import read_reports
+from queues.triage.patterns import is_common
 
 
 def categories(subject: str, body: str = "") -> set[str]:
@@ -621,3 +628,50 @@ def test_remembered_result_is_taken_once() -> None:
     triage_module.remember("s", "b", marker)
     assert triage("s", "b") == marker
     assert triage("s", "b") == []
+
+
+# --------------------------------------------------------------------------------------------
+# The anchor shortcut: the same hits as searching every pattern over the whole text
+# --------------------------------------------------------------------------------------------
+
+
+class _Everywhere(Compiled):
+    """Every pattern searched over the whole text: what the anchor shortcut must equal."""
+
+    def _choose(self, doc: Document) -> dict[int, dict[bytes, int | None] | None]:
+        return dict.fromkeys(range(len(self.matchers)))
+
+
+def _sample_texts() -> list[str]:
+    lexicon = default_lexicon()
+    texts = [text for examples in POSITIVES.values() for text in examples]
+    texts += NEGATIVES_EN + NEGATIVES_DE + NEGATIVES_FR + NEGATIVES_ES
+    for language in lexicon.languages:
+        for entry in language.entries:
+            texts += [*entry.positive, *entry.negative]
+        for positive, negative in language.examples.values():
+            texts += [*positive, *negative]
+    dev = Path(__file__).resolve().parents[2] / "data" / "triage" / "dev"
+    for path in sorted(dev.glob("*.tsv")):
+        texts += [f"{r.subject}\n\n{r.body}" for r in read_reports(path)]
+    return texts
+
+
+def test_anchor_shortcut_finds_exactly_what_a_full_search_finds() -> None:
+    fast = compiled()
+    everywhere = _Everywhere(default_lexicon())
+    texts = _sample_texts()
+    texts.append(" ".join(texts[:300]))  # many entries in one long text
+    for text in texts:
+        assert fast.scan("", text) == everywhere.scan("", text), text[:80]
+
+
+def test_every_pattern_has_anchors_that_are_not_common_words() -> None:
+    # A pattern without anchors would be searched over every text; one anchored only on
+    # words like "my" or "in" would be tried at nearly every message.
+    ready = compiled()
+    assert ready.always == ()
+    for matcher in ready.matchers:
+        for step in matcher.plan or ():
+            weak = all(is_common(word) for words, _ in step for word in words)
+            assert not weak, (matcher.language, matcher.id, step)

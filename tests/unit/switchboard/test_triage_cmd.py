@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from switchboard.cli import main
@@ -27,10 +28,16 @@ def _write(tmp_path: Path, name: str, rows: list[str]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The command keeps its anchor cache in var_dir/cache: not in the checkout."""
+    monkeypatch.setenv("SWITCHBOARD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SWITCHBOARD_CONFIG", "")
+    return tmp_path / "var"
+
+
 def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        main, ["triage", "evaluate", *args], env={"SWITCHBOARD_CONFIG": ""}
-    )
+    result = CliRunner().invoke(main, ["triage", "evaluate", *args])
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -84,3 +91,14 @@ def test_thresholds_come_from_the_settings(tmp_path: Path) -> None:
         ["--config", str(config), "triage", "evaluate", str(_write(tmp_path, "e.tsv", ROWS))],
     )
     assert result.exit_code == 0, result.stdout
+
+
+def test_the_anchor_cache_goes_to_var_dir(
+    tmp_path: Path, var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import queues.triage
+
+    monkeypatch.setattr(queues.triage, "_COMPILED", {})  # compile afresh in this process
+    code, _, _ = _run(str(_write(tmp_path, "en.tsv", ROWS[:2])), "--min-recall", "0")
+    assert code == 0
+    assert list((var_dir / "cache").glob("triage-anchors-*.json"))
