@@ -64,7 +64,7 @@ from queues.rows import (
 )
 from queues.settings import Settings
 from queues.triage import reasons as triage_reasons
-from queues.triage import triage
+from queues.triage import signal_reason, triage
 from queues.triage.staff import current_lexicon
 from queues.trust.replytokens import base_address
 from queues.trust.verdict import AuthVerdict
@@ -447,6 +447,10 @@ def _create_ticket(
     place = Placement(queue=queue, priority=decision.priority, reasons=[])
     place.events.append(("created", f"from {inbound.source} to {queue.slug}"))
     place.events += [("routing", detail) for detail in [*rule_failure, *decision.hits, *notes]]
+    fed = queues.get(settings.addresses.get(decision.our_address, ""))
+    if fed is not None and fed.restricted:  # the safety address: a signal of its own (issue 9)
+        place.reasons = [signal_reason("safety-address")]
+        place.events.append(("triage", place.reasons[0]))
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
     _apply_triage(session, place, mail, queues)

@@ -23,6 +23,7 @@ from webui import (
     config,
     db,
     errors,
+    escalate,
     home,
     i18n,
     labels,
@@ -61,7 +62,7 @@ def create_app(
     labels.init_app(app)
     i18n.init_app(app)
     navigation.init_app(app)
-    for module in (auth, home, staff, tickets, work, lists):
+    for module in (auth, home, staff, tickets, work, lists, escalate):
         app.register_blueprint(module.bp)
     for module in (staffhub, staff_templates, staff_rules, staff_mail):
         app.register_blueprint(module.bp)

@@ -121,6 +121,11 @@ POLICY: dict[str, Policy] = {
     "work.note": Policy(Audience.AGENT, ticket=True),
     "work.revoke_reply_addresses": Policy(Audience.STAFF, ticket=True),
     "work.reply": Policy(Audience.AGENT, ticket=True),
+    # The way back (webui.escalate): any agent escalates a ticket they see and keeps a trace
+    # of numbers only; specialists and staff send a restricted ticket back as a false alarm.
+    "escalate.escalate": Policy(Audience.AGENT, ticket=True),
+    "escalate.trace": Policy(Audience.AGENT),
+    "escalate.not_serious": Policy(Audience.SPECIALIST, ticket=True),
     # Police liaison (webui.liaison, webui.partners): specialists and staff ask for a report
     # on a ticket they see; every case page, package and the register is for staff only.
     "liaison.report": Policy(Audience.SPECIALIST, ticket=True),
