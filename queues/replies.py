@@ -54,6 +54,7 @@ from queues.outgoing import (
 )
 from queues.sandbox import TemplateError, render_untrusted
 from queues.settings import Settings
+from queues.team import probation
 from queues.tickets import (
     LOCK_DURATION,
     LockHeld,
@@ -100,6 +101,15 @@ class SentReply:
     article_id: int
     message_id: str
     outbox_id: int
+    subject: str
+
+
+@dataclass(frozen=True)
+class HeldForReview:
+    """A probationary agent's reply, kept for their mentor instead of sent (queues.team.
+    probation): nothing of it is in the outbox."""
+
+    held_id: int
     subject: str
 
 
@@ -293,12 +303,17 @@ def send_reply(
     now: datetime,
     *,
     client: str | None = None,
-) -> SentReply:
+    reviewed_by: User | None = None,
+) -> SentReply | HeldForReview:
     """Queue the reply in the outbox with its article and history, in the caller's transaction.
 
     Refused (TicketError; LockHeld for the lock) when another agent holds the answering
     lock, when a header value holds a line break or NUL, or when an address is invalid.
     The lock is released once the reply is queued.
+
+    The reply of an agent on probation is held for their mentor instead (HeldForReview,
+    keeping the lock), unless `reviewed_by` names the reviewer now sending it
+    (queues.team.probation.approve).
     """
     # Header values first: nothing from the agent reaches a header with a line break in it.
     subject_in = _one_line(draft.subject, "The subject")
@@ -347,6 +362,11 @@ def send_reply(
     our_address = sender_address(ticket.queue, settings)
     signature = render_signature(ticket.queue, template_context(ticket, user, settings))
     full_body = with_signature(body, signature)
+    if reviewed_by is None and probation.holds_replies(session, user):
+        # Checked like any reply up to here, then kept for the mentor: nothing of it may
+        # reach the outbox before approval (issue 12).
+        kept = probation.hold(session, ticket, user, draft, settings, now, client=client)
+        return HeldForReview(kept.id, subject)
     message_id = make_message_id(domain_of(our_address) or settings.hostname)
     token = replytokens.new_token()
 
