@@ -174,7 +174,7 @@ def main() -> None:
         }
         run(env, "init", "--admin-email", "admin@help.example.org")
         run(env, "user", "add", STAFF, "--role", "staff", "--name", "Sam",
-            "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+            "--password-stdin", "--own-password", stdin=PASSWORD + "\n")  # fmt: skip
         write_reports(Path(tmp) / "mail")
         run(env, "ingest", "--no-progress", "--jobs", "0", str(Path(tmp) / "mail"))
         web = subprocess.Popen(

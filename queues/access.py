@@ -111,10 +111,16 @@ def end_sessions(user: User) -> None:
     user.session_version += 1
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """Give `user` a new password and end all of their sessions."""
+def set_password(session: Session, user: User, password: str, *, one_time: bool = False) -> None:
+    """Give `user` a new password and end all of their sessions.
+
+    `one_time`: someone else chose or saw it (a reset by staff or the command): the agent
+    must choose their own at the next sign-in (webui.account). The agent's own change
+    clears that.
+    """
     check_new_password(password)
     user.password_hash = hash_password(password)
+    user.must_change_password = one_time
     end_sessions(user)
     session.flush()
 

@@ -34,13 +34,29 @@ def needs_rehash(user: User) -> bool:
         return False
 
 
-def create_user(session: Session, email: str, role: Role, password: str, name: str = "") -> User:
+def create_user(
+    session: Session,
+    email: str,
+    role: Role,
+    password: str,
+    name: str = "",
+    *,
+    one_time: bool = False,
+) -> User:
+    """A new account. `one_time`: the password was made or seen by someone else (staff, the
+    command, `init`), so the agent must choose their own at the next sign-in."""
     email = email.strip().lower()
     if "@" not in email:
         raise ValueError(f"not an email address: {email!r}")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValueError(f"an account for {email} already exists")
-    user = User(email=email, role=role, password_hash=hash_password(password), name=name)
+    user = User(
+        email=email,
+        role=role,
+        password_hash=hash_password(password),
+        name=name,
+        must_change_password=one_time,
+    )
     session.add(user)
     return user
 
@@ -53,4 +69,5 @@ def ensure_first_staff(session: Session, email: str) -> tuple[User, str] | None:
     if session.scalar(select(func.count()).select_from(User)):
         return None
     password = secrets.token_urlsafe(15)
-    return create_user(session, email, Role.STAFF, password, name="Administrator"), password
+    first = create_user(session, email, Role.STAFF, password, name="Administrator", one_time=True)
+    return first, password

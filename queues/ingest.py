@@ -464,7 +464,8 @@ def _create_ticket(
             "queue_id": place.queue.id,
             "state": TicketState.NEW,
             "priority": place.priority,
-            "flagged": decision.flagged,
+            # Triaged reports are flagged like a rule's hits (lists, filters and the page).
+            "flagged": decision.flagged or bool(place.reasons),
             "requester_id": requester.id if requester else None,
             "triage_reasons": place.reasons,
             "created_at": now,

@@ -187,6 +187,14 @@ class User(Base):
     # zone name, and the language tags the agent answers in (e.g. ["en", "de"]).
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     languages: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # The agent's day (migration 0010). The name that signs the agent's mail to requesters
+    # ("" = the team's name, settings.organisation): a real name never leaves in mail. An
+    # account whose password someone else set or saw (added, reset) must choose its own
+    # at the next sign-in before anything else opens (webui.account).
+    signature_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
 
 class Counter(Base):

@@ -15,6 +15,16 @@ second agent cannot send over the first one's lock even in a race.
 Reply templates are staff-edited text, rendered in the sandbox (queues.sandbox) with plain
 data only (`template_context`), never ORM objects.
 
+An agent's real name never leaves in mail (a harasser may pose as a victim): templates and
+signatures know the agent only by their public signature name (`public_name`: the one the
+agent chose, else the team's name), as `agent.signature_name` and, so that templates
+written before it keep working, as `agent.name` and `agent_name`; `agent.email` is the
+queue's address the reply leaves from, not the agent's own.
+
+A reply that still holds a template's placeholder (a bracketed instruction, or a marker of
+settings.placeholder_markers) is refused, saying where (queues.placeholders): an unedited
+line of a template must not reach a person in distress.
+
 Every reply carries a fresh reply address of the ticket in Reply-To (`help+<token>@...`,
 queues.trust.replytokens), so an answer from another account, or from a client that drops
 References, still reaches the ticket. Its recipients already hold the reply's Message-ID,
@@ -52,6 +62,7 @@ from queues.outgoing import (
     make_message_id,
     queue_outgoing,
 )
+from queues.placeholders import Placeholder, find_placeholders
 from queues.sandbox import TemplateError, render_untrusted
 from queues.settings import Settings
 from queues.team import probation
@@ -88,6 +99,19 @@ class Draft:
     answer_to_id: int | None = None  # the article answered; None = the latest incoming
     state: TicketState | None = None  # None: a new ticket becomes open, others stay as they are
     pending_until: datetime | None = None
+
+class PlaceholderLeft(TicketError):
+    """The reply still holds a template's placeholder; `found` says where."""
+
+    def __init__(self, found: list[tuple[str, Placeholder]]) -> None:
+        self.found = found
+        where = "; ".join(f"{part}, {p.describe()}" for part, p in found)
+        super().__init__(
+            "Your reply still holds a placeholder from a template, so it was not sent: "
+            f"{where}. Write your own words in its place (square brackets around words "
+            "starting with a capital letter count as a placeholder), then send."
+        )
+
 
 
 @dataclass(frozen=True)
@@ -148,7 +172,7 @@ def template_context(ticket: Ticket, user: User, settings: Settings) -> dict[str
     subject = clean_subject(ticket.subject, prefix) or "(no subject)"
     requester_name = requester.name if requester is not None else ""
     requester_email = requester.email if requester is not None else ""
-    agent_name = display_name(user)
+    agent_name = public_name(user, settings)  # never the agent's real name (module docstring)
     return {
         "number": ticket.number,
         "tag": format_tag(prefix, ticket.number),
@@ -177,6 +201,20 @@ def template_context(ticket: Ticket, user: User, settings: Settings) -> dict[str
 def render_reply_template(template: ReplyTemplate, context: Mapping[str, object]) -> RenderedReply:
     """The template rendered in the sandbox; TicketError with the sandbox's reason."""
     try:
+def public_name(user: User, settings: Settings) -> str:
+    """The name that signs `user`'s mail: their chosen signature name, else the team's."""
+    return " ".join(user.signature_name.split()) or settings.organisation
+
+
+def placeholders_in(
+    body: str, subject: str, signature: str, settings: Settings
+) -> list[tuple[str, Placeholder]]:
+    """Placeholders left in a reply, each with the part it is in."""
+    markers = settings.placeholder_markers
+    parts = (("the message", body), ("the subject", subject), ("the queue's signature", signature))
+    return [(part, p) for part, text in parts for p in find_placeholders(text, markers)]
+
+
         body = render_untrusted(template.body, context)
         subject = render_untrusted(template.subject, context) if template.subject else ""
     except TemplateError as exc:
@@ -308,7 +346,8 @@ def send_reply(
     """Queue the reply in the outbox with its article and history, in the caller's transaction.
 
     Refused (TicketError; LockHeld for the lock) when another agent holds the answering
-    lock, when a header value holds a line break or NUL, or when an address is invalid.
+    lock, when a header value holds a line break or NUL, when an address is invalid, or
+    (PlaceholderLeft) when the text still holds a template's placeholder.
     The lock is released once the reply is queued.
 
     The reply of an agent on probation is held for their mentor instead (HeldForReview,
@@ -364,6 +403,9 @@ def send_reply(
     full_body = with_signature(body, signature)
     if reviewed_by is None and probation.holds_replies(session, user):
         # Checked like any reply up to here, then kept for the mentor: nothing of it may
+    left = placeholders_in(body, subject_in, signature, settings)
+    if left:
+        raise PlaceholderLeft(left)
         # reach the outbox before approval (issue 12).
         kept = probation.hold(session, ticket, user, draft, settings, now, client=client)
         return HeldForReview(kept.id, subject)

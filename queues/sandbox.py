@@ -47,7 +47,9 @@ templates (queues.seed.DEFAULT_REPLY_TEMPLATES) rely on::
 
     ticket    {number, tag, subject, queue, state, priority, created}   queue: the queue's name
     requester {name, email}                     name may be "": use default('there', true)
-    agent     {name, email}                     the agent replying
+    agent     {signature_name, name, email}     the agent replying, by their public
+                                                signature name only (name is an alias of
+                                                it); email is the queue's sender address
     queue     {name, slug}
     organisation, emergency_text                from the settings
     number, tag, subject, requester_name, requester_email, agent_name, queue_name

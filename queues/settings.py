@@ -160,6 +160,9 @@ class Settings:
     geoip_database: a MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) used to
         suggest where a harasser's IP addresses are (queues.liaison.geo); "" = none, the
         country is then entered by hand. A suggestion is never applied without a person.
+    placeholder_markers: text that marks a gap in a reply template (besides bracketed
+        instructions such as "[What happens next.]"); a reply holding one is not sent, and
+        the agent is told where (queues.placeholders). () = bracketed instructions only.
     liaison_max_mail_bytes: a police referral whose mail (the encrypted evidence package,
         encoded) would be larger than this is handed over by download instead (staff only,
         audited, after the same two approvals).
@@ -273,6 +276,7 @@ class Settings:
         if self.retention_default_days < 0 or any(d < 0 for d in self.retention_days.values()):
             raise SettingsError("retention_days must not be negative (0 keeps for ever)")
         for key in ("ingest_lease_seconds", "outbox_lease_seconds", "set_password_hours"):
+    placeholder_markers: tuple[str, ...] = ("[[", "]]", "TODO:")
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive")
         roles = tuple(r.strip().lower() for r in self.twofactor_required_roles)
@@ -385,3 +389,4 @@ def load_settings(
             values[key] = _convert(key, raw)
     values.update(overrides)
     return Settings(**values)
+            "placeholder_markers",

@@ -12,6 +12,9 @@ releases it, staff may break it.
 
 Need to know holds here too: an agent can act only on tickets in queues they may see, can
 move a ticket only to such a queue, and merge or link only tickets they may see both of.
+Moving a ticket to a queue more people may see is a deliberate act: it needs a reason,
+which is recorded in the history and counts as a triage false alarm (queues.triage.feedback).
+Closing a ticket nobody has answered needs a reason too (the requester hears nothing).
 The history rows of a merge or link name the other ticket by `ref_ticket_id` and a mark in
 the text, never by number: others who look later may not see it (queues.present).
 """
@@ -21,10 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from queues.access import can_see_queue, is_restricted, role_at_least, ticket_for
+from queues.access import ROLE_ORDER, can_see_queue, is_restricted, role_at_least, ticket_for
 from queues.audit import AuditAction, record
 from queues.models import (
     Article,
@@ -39,11 +42,13 @@ from queues.models import (
     User,
 )
 from queues.present import RESTRICTED, TICKET_MARK
+from queues.reporter import status as reporter_status
 
 LOCK_DURATION = timedelta(minutes=10)
 MIN_PRIORITY = 1
 MAX_PRIORITY = 5
 MAX_NOTE_CHARS = 100_000
+MAX_REASON_CHARS = 2000  # an agent's reason for a wider queue or a close without an answer
 # States an agent may choose; "new" is only ever set by incoming mail.
 AGENT_STATES = (TicketState.OPEN, TicketState.PENDING, TicketState.CLOSED)
 
@@ -90,7 +95,11 @@ def add_event(
     ref: Ticket | None = None,
 ) -> None:
     """One history row; a row about another ticket names it by `ref` and TICKET_MARK in
-    `detail`, never by number (queues.present shows it only to those who may see it)."""
+    `detail`, never by number (queues.present shows it only to those who may see it).
+
+    A change of owner, state or queue may be news for the reporter: it marks the ticket
+    for a status mail (queues.reporter.status decides, after the change is committed).
+    """
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -101,6 +110,8 @@ def add_event(
             ref_ticket_id=ref.id if ref is not None else None,
         )
     )
+    if kind in reporter_status.EVENT_KINDS:
+        reporter_status.mark_due(session, ticket.id, now)
 
 
 def audit_change(
@@ -160,6 +171,16 @@ def lock_for_update(session: Session, ticket: Ticket | int) -> Ticket:
     if fresh is None:
         raise TicketError("There is no such ticket.")
     return fresh
+
+
+def clean_reason(reason: str, what: str) -> str:
+    """An agent's reason, trimmed; TicketError naming `what` needs it when it is empty."""
+    text = reason.replace("\r\n", "\n").replace("\0", "").strip()
+    if not text:
+        raise TicketError(f"{what} needs a reason: say why.")
+    if len(text) > MAX_REASON_CHARS:
+        raise TicketError(f"The reason can have at most {MAX_REASON_CHARS:,} characters.")
+    return text
 
 
 def user_label(session: Session, user_id: int | None) -> str | None:
@@ -307,9 +328,15 @@ def set_state(
     now: datetime,
     *,
     pending_until: datetime | None = None,
+    no_answer_reason: str = "",
     client: str | None = None,
 ) -> None:
-    """Open (also: reopen), pending until a future date, or closed (with closed_at)."""
+    """Open (also: reopen), pending until a future date, or closed (with closed_at).
+
+    Closing a ticket whose requester has had no answer from us (no reply sent; the
+    automatic acknowledgement does not count) needs `no_answer_reason`, recorded in the
+    history (not in the audit log: it may quote the report).
+    """
     require_visible(user, ticket)
     new = parse_state(state) if isinstance(state, str) else state
     if new not in AGENT_STATES:
@@ -317,6 +344,11 @@ def set_state(
     if ticket.merged_into_id is not None and new is not TicketState.CLOSED:
         _require_not_merged(session, ticket, user)
     old = ticket.state
+    why = ""
+    if new is TicketState.CLOSED and old is not new and not answered(session, ticket):
+        why = clean_reason(
+            no_answer_reason, "Closing a ticket whose requester has had no answer from us"
+        )
     if new is TicketState.PENDING:
         if pending_until is None:
             raise TicketError("Pending needs a date until which the ticket waits.")
@@ -339,7 +371,19 @@ def set_state(
             ticket.locked_until = None
         detail = f"state {old.value} -> {new.value}"
     ticket.state = new
+    if why:
+        said = f"{detail} without an answer to the requester: {why}"
+        _change(session, ticket, user, now, "state", said, client, f"{detail} (no answer)")
+        return
     _change(session, ticket, user, now, "state", detail, client)
+
+
+def answered(session: Session, ticket: Ticket) -> bool:
+    """Whether an agent has written to the requester: a reply, whatever its delivery."""
+    stmt = select(Article.id).where(
+        Article.ticket_id == ticket.id, Article.kind == ArticleKind.OUTGOING
+    )
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def reopen(
@@ -379,6 +423,42 @@ def set_priority(
 # --- queue -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Who may see a queue: the active agents of each role that may (queues.access)."""
+
+    queue: Queue
+    counts: dict[Role, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def describe(self) -> str:
+        """E.g. "all volunteers, specialists and staff (12 agents)"."""
+        roles = [f"{role.value}s" if role is not Role.STAFF else "staff" for role in self.counts]
+        named = roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} and {roles[-1]}"
+        total = self.total
+        return f"all {named} ({total} agent{'' if total == 1 else 's'})"
+
+
+def audience(session: Session, queue: Queue) -> Audience:
+    """The active agents who may see `queue`, counted per role (lowest role first)."""
+    roles = [r for r in ROLE_ORDER if role_at_least(r, queue.min_role)]
+    rows = session.execute(
+        select(User.role, func.count())
+        .where(User.active.is_(True), User.role.in_(roles))
+        .group_by(User.role)
+    )
+    found = {role: count for role, count in rows}
+    return Audience(queue, {role: found.get(role, 0) for role in roles})
+
+
+def widens(old: Queue, target: Queue) -> bool:
+    """Whether moving from `old` to `target` lets more people see the ticket."""
+    return not role_at_least(target.min_role, old.min_role)
+
+
 def move(
     session: Session,
     ticket: Ticket,
@@ -386,13 +466,16 @@ def move(
     queue: Queue | str,
     now: datetime,
     *,
+    reason: str = "",
     client: str | None = None,
 ) -> None:
     """Move to another queue `user` may see (never to one they cannot see).
 
-    Moving out of a restricted queue needs that queue's role (a specialist or staff for
-    specialist-safety) and is recorded in the history and the audit log of the ticket.
-    An owner or lock holder who cannot see the new queue loses the ticket.
+    Moving to a queue more people may see (`widens`) is deliberate: it needs `reason`,
+    recorded in the history and as a triage false alarm (queues.triage.feedback), and
+    needs the old queue's role (a specialist or staff out of specialist-safety); it is in
+    the audit log of the ticket. An owner or lock holder who cannot see the new queue
+    loses the ticket.
     """
     require_visible(user, ticket)
     target = queue if isinstance(queue, Queue) else _queue_named(session, queue)
@@ -403,8 +486,14 @@ def move(
         raise TicketError(f"The ticket is already in {old.name}.")
     if not role_at_least(user.role, old.min_role):  # cannot happen for a visible ticket
         raise TicketError("You may not move tickets out of this queue.")
+    wider = widens(old, target)
+    why = (
+        clean_reason(reason, f"Moving to {target.name}, which more people may see,")
+        if wider
+        else ""
+    )
     detail = f"queue {old.slug} -> {target.slug}"
-    out_of_restricted = is_restricted(old) and not role_at_least(target.min_role, old.min_role)
+    out_of_restricted = is_restricted(old) and wider
     kind = "queue-out-of-restricted" if out_of_restricted else "queue"
     audit_change(session, user, ticket, client, detail)  # under the old queue's rules
     ticket.queue = target
@@ -421,6 +510,11 @@ def move(
     ticket.updated_at = now
     add_event(session, ticket, user, kind, detail, now)
     session.flush()
+    if wider:
+        # Imported here: the feedback module builds on this one (it moves tickets too).
+        from queues.triage.feedback import record_false_alarm
+
+        record_false_alarm(session, ticket, user, why, from_queue=old, now=now)
 
 
 def _queue_named(session: Session, slug_or_id: str) -> Queue | None:
@@ -619,7 +713,7 @@ def add_note(
     )
     session.add(note)
     session.flush()
-    _change(session, ticket, user, now, "note", f"internal note {note.id}", client)
+    _change(session, ticket, user, now, "note", "internal note added", client)
     return note
 
 
@@ -647,5 +741,6 @@ def reopen_due_pending(session: Session, now: datetime, limit: int = 500) -> lis
         session.add(
             TicketEvent(ticket_id=ticket.id, at=now, actor="system", kind="state", detail=detail)
         )
+        reporter_status.mark_due(session, ticket.id, now)
     session.flush()
     return [ticket.number for ticket in due]

@@ -37,7 +37,7 @@ from queues.liaison.referral import seed_referral_templates
 from queues.migrate import current_revision, head_revision, upgrade
 from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
-from queues.seed import seed_queues, seed_reply_templates
+from queues.seed import seed_queue_signatures, seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
 from switchboard.evidence import evidence, hold, init_signing_key, purge, purge_timer
 from switchboard.triage_cmd import triage as triage_command
@@ -112,6 +112,7 @@ def init(app: App, admin_email: str) -> None:
         raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
     with app.sessions.begin() as session:
         created = seed_queues(session)
+        seed_queue_signatures(session, created)
         templates = seed_reply_templates(session)
         referral_languages = seed_referral_templates(session)
         first = ensure_first_staff(session, admin_email)
@@ -271,20 +272,40 @@ def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_app
 def show(app: App, number: str, as_json: bool) -> None:
-    """Show one ticket with its whole thread."""
+    """Show one ticket with its whole thread (a restricted ticket's reading is audited)."""
     app.require_schema()
-    with app.sessions() as session:
+    with app.sessions.begin() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.number == number.strip()))
         if ticket is None:
             raise click.ClickException(f"no ticket {number}")
         data = ticket_detail(ticket)
         # The operator sees every ticket: history rows name the other ticket by number.
         data["history"] = [history_dict(e) for e in ticket_history(session, ticket, None)]
+        _audit_show(session, ticket, as_json)
+    # Committed above, before anything is printed: the reading is on record even if the
+    # output goes nowhere.
     history = [(e["at"][:19], e["kind"], e["detail"]) for e in data["history"]]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     _print_ticket(data, history)
+
+
+COMMAND_LINE = "command line"  # the audit log's client for what the command shows
+
+
+def _audit_show(session: Session, ticket: Ticket, as_json: bool) -> None:
+    """A view of a restricted ticket, audited like a web view (DESIGN.md, need to know):
+    the operating-system account, client "command line"; never the content."""
+    from queues.access import is_restricted
+    from queues.audit import AuditAction, record_command
+
+    if not is_restricted(ticket.queue):
+        return
+    event = record_command(session, "ticket shown as JSON" if as_json else "ticket shown")
+    event.action = AuditAction.VIEW.value
+    event.ticket_id = ticket.id
+    event.client = COMMAND_LINE
 
 
 def _print_ticket(data: dict[str, Any], history: list[tuple[str, str, str]]) -> None:
@@ -578,13 +599,25 @@ def user() -> None:
     help="Read the password from the first line of standard input instead of generating one.",
 )
 @pass_app
-def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -> None:
-    """Create an account; a generated password is printed once."""
+def user_add(
+    app: App, email: str, role: str, name: str, password_stdin: bool, own_password: bool
+) -> None:
+    """Create an account; a generated password is printed once.
+
+    The agent must choose their own password at the first sign-in, as for every account
+    made by someone else, unless --own-password says they typed it themselves.
+    """
     import secrets
 
     from queues.access import check_new_password, parse_role
     from queues.accounts import create_user
     from queues.audit import record_command
+@click.option(
+    "--own-password",
+    is_flag=True,
+    help="With --password-stdin: the agent typed this password themselves, so they are not "
+    "asked to choose another at the first sign-in (otherwise they are).",
+)
 
     app.require_schema()
     if password_stdin:
@@ -595,9 +628,18 @@ def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -
             raise click.ClickException(str(exc)) from exc
     else:
         password = secrets.token_urlsafe(15)
+    if own_password and not password_stdin:
+        raise click.UsageError("--own-password needs --password-stdin")
     try:
         with app.sessions.begin() as session:
-            account = create_user(session, email, parse_role(role), password, name=name.strip())
+            account = create_user(
+                session,
+                email,
+                parse_role(role),
+                password,
+                name=name.strip(),
+                one_time=not own_password,
+            )
             session.flush()
             created = (account.email, account.role.value)
             record_command(session, f"account {account.email} added as {account.role.value}")
@@ -615,6 +657,8 @@ def user_add(app: App, email: str, role: str, name: str, password_stdin: bool) -
 def user_disable(app: App, email: str) -> None:
     """Stop an account from signing in, and end its web sessions at once."""
     from queues.access import disable_user, find_user
+    if not own_password:
+        click.echo("The agent must choose their own password when they first sign in.")
     from queues.audit import record_command
 
     app.require_schema()
@@ -635,6 +679,119 @@ def user_disable(app: App, email: str) -> None:
     "--trusted-proxy",
     metavar="ADDRESS",
     help="The reverse proxy's address: only its X-Forwarded-For/-Proto are believed "
+def _account(session: Session, email: str) -> Any:
+    """The account for `email`, or a ClickException naming it."""
+    from queues.access import find_user
+
+    account = find_user(session, email)
+    if account is None:
+        raise click.ClickException(f"no account for {email.strip().lower()}")
+    return account
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_app
+def user_list(app: App, as_json: bool) -> None:
+    """List the accounts: active ones first, then by address."""
+    from queues.models import User
+
+    app.require_schema()
+    with app.sessions() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "email": u.email,
+                "name": u.name,
+                "role": u.role.value,
+                "active": u.active,
+                "must_change_password": u.must_change_password,
+                "signature_name": u.signature_name,
+                "created_at": u.created_at.isoformat(),
+            }
+            for u in session.scalars(select(User).order_by(User.active.desc(), User.email))
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        notes = [] if r["active"] else ["disabled"]
+        if r["must_change_password"]:
+            notes.append("must choose a password")
+        click.echo(
+            f"{r['email']:<40} {r['role']:<10} {r['name'] or '-'}"
+            + (f"  ({', '.join(notes)})" if notes else "")
+        )
+    if not rows:
+        click.echo("No accounts.", err=True)
+
+
+@user.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(_role_names(), case_sensitive=False))
+@pass_app
+def user_role(app: App, email: str, role: str) -> None:
+    """Give an account another role; its web sessions end, so the new rights apply at once."""
+    from queues.access import parse_role, set_role
+    from queues.audit import record_command
+
+    app.require_schema()
+    with app.sessions.begin() as session:
+        account = _account(session, email)
+        old, new = account.role, parse_role(role)
+        if old is new:
+            click.echo(f"{account.email} is already {new.value}.")
+            return
+        set_role(session, account, new)
+        record_command(session, f"account {account.email} role {old.value} -> {new.value}")
+        shown = account.email
+    click.echo(f"{shown} is now {new.value}; their web sessions have ended.")
+
+
+@user.command("enable")
+@click.argument("email")
+@pass_app
+def user_enable(app: App, email: str) -> None:
+    """Let a disabled account sign in again (with its password as it was)."""
+    from queues.access import enable_user
+    from queues.audit import record_command
+
+    app.require_schema()
+    with app.sessions.begin() as session:
+        account = _account(session, email)
+        if account.active:
+            click.echo(f"{account.email} is already enabled.")
+            return
+        enable_user(session, account)
+        record_command(session, f"account {account.email} enabled")
+        shown = account.email
+    click.echo(f"Enabled {shown}: it may sign in again.")
+
+
+@user.command("reset-password")
+@click.argument("email")
+@pass_app
+def user_reset_password(app: App, email: str) -> None:
+    """Give an account a new one-time password (printed once) and end its sessions; the
+    agent must choose their own at the next sign-in."""
+    import secrets
+
+    from queues.access import set_password
+    from queues.audit import record_command
+
+    app.require_schema()
+    password = secrets.token_urlsafe(15)
+    with app.sessions.begin() as session:
+        account = _account(session, email)
+        set_password(session, account, password, one_time=True)
+        record_command(session, f"account {account.email} password reset")
+        shown, active = account.email, account.active
+    click.echo(f"New one-time password for {shown}: {password}")
+    click.echo("It is shown only now: hand it over safely. The agent must choose their own")
+    click.echo("when they next sign in; every session of the account has ended.")
+    if not active:
+        click.echo(f"The account is disabled: `switchboard user enable {shown}` to let it in.")
+
+
     "(client addresses for login throttling and the audit log; HTTPS detection).",
 )
 @click.option(

@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from queues.resources import templates_dir
 from queues.settings import Settings, load_settings
 from webui import (
+    account,
     auth,
     config,
     db,
@@ -37,6 +38,7 @@ from webui import (
     staff_mail,
     staff_rules,
     staff_templates,
+    staff_triage,
     staffhub,
     tickets,
     work,
@@ -62,9 +64,10 @@ def create_app(
     labels.init_app(app)
     i18n.init_app(app)
     navigation.init_app(app)
+    account.init_app(app)  # its page, and a password someone else set is replaced first
     for module in (auth, home, staff, tickets, work, lists, escalate):
         app.register_blueprint(module.bp)
-    for module in (staffhub, staff_templates, staff_rules, staff_mail):
+    for module in (staffhub, staff_templates, staff_rules, staff_mail, staff_triage):
         app.register_blueprint(module.bp)
     liaison.init_app(app)  # its blueprint and the source ticket's police status
     app.register_blueprint(partners.bp)

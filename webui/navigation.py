@@ -1,6 +1,6 @@
 """Where a page sits in the main navigation, so the bar can mark it with aria-current.
 
-The bar is short on purpose: Overview, My tickets, Staff (staff only), Change password,
+The bar is short on purpose: Overview, My tickets, Staff (staff only), Your account,
 then search and sign-out (a specialist also has "My police reports"). A link is marked
 aria-current="page" on the page it leads to, and aria-current="true" on the pages under it
 (WAI-ARIA 1.2: "true" marks the current item within a set): a queue's list is under
@@ -21,6 +21,7 @@ _SECTION_OF: dict[str, str] = {
     "home.index": OVERVIEW,
     "lists.queue": OVERVIEW,
     "lists.mine": MINE,
+    "account.index": ACCOUNT,
     "auth.password": ACCOUNT,
     "staffhub.index": STAFF,
     "liaison.mine": POLICE,  # a specialist's own requests, not a staff page

@@ -66,7 +66,7 @@ def _other_account(writer: Session, user_id: int) -> User | None:
     if user is None:
         abort(404)
     if user.id == agent().user.id:
-        flash("You cannot change your own account here (use Change password).")
+        flash("You cannot change your own account here (use Your account).")
         return None
     return user
 
@@ -100,6 +100,7 @@ def add_user() -> str:
                 parse_role(form.role.data),
                 password,
                 name=(form.name.data or "").strip(),
+                one_time=True,  # they choose their own at the first sign-in
             )
             writer.flush()
             email, role = user.email, user.role
@@ -178,7 +179,7 @@ def reset_password(user_id: int) -> Response | str:
         user = _other_account(writer, user_id)
         if user is None:
             return redirect(url_for("staff.users"))
-        set_password(writer, user, password)
+        set_password(writer, user, password, one_time=True)
         email, role = user.email, user.role
         _audit(writer, f"account {email} password reset")
     # Shown once, in this answer only (no redirect): it is never stored or logged.

@@ -49,7 +49,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "subject": "Someone keeps sending me messages",
     "requester_name": "Alex Example",
     "requester_email": "alex@example.org",
-    "agent_name": "Sam Agent",
+    "agent_name": "Sam",
     "queue_name": "General help",
     "organisation": "Switchboard help team",
     "emergency_text": "If you or someone else is in immediate danger, call 112.",
@@ -63,7 +63,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
         "created": "2026-01-01",
     },
     "requester": {"name": "Alex Example", "email": "alex@example.org"},
-    "agent": {"name": "Sam Agent", "email": "sam@example.org"},
+    "agent": {"signature_name": "Sam", "name": "Sam", "email": "help@example.org"},
     "queue": {"name": "General help", "slug": "general-help"},
 }
 

@@ -8,7 +8,14 @@ hidden ticket's own article answers like another ticket's or a missing one: the 
 after the same statements, with no timing difference (DESIGN.md, need to know).
 
 History rows, links and the merge notice name another ticket only to an agent who may see
-it, else as "a restricted ticket" or not at all, by kind (queues.present).
+it, else as "a restricted ticket" or not at all, by kind (queues.present). Each row says
+what it is in words (HISTORY_LABELS), never by a database id.
+
+The top of the page says what an agent must know before touching the ticket: that someone
+else is answering it (the answering lock, as the actions panel also says), and whether it
+is flagged, by safety triage (with its reasons) or by a routing rule. Each attachment
+shows its size in bytes and its SHA-256, to compare with evidence packages and the
+command line (`show --json`).
 
 Hostile mail stays harmless: the thread shows each message's text, escaped; the HTML is shown
 only when the agent asks, in an `<iframe sandbox>` whose document (webui.mailhtml) has its
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVarTuple
 
 from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
@@ -41,6 +49,7 @@ from queues.models import (
     Ticket,
     User,
 )
+from queues.tickets import current_lock
 from webui import db, downloads, mailhtml, timefmt
 from webui.labels import priority_label
 from webui.login import agent, client_address
@@ -66,6 +75,49 @@ KIND_LABELS = {
     ArticleKind.AUTO: "Automatic mail",
     ArticleKind.NOTE: "Internal note",
 }
+# The "What" of a history row, by the kind it was written with; others read as their kind.
+HISTORY_LABELS = {
+    "created": "Created",
+    "routing": "Routing",
+    "triage": "Safety triage",
+    "moved": "Moved by triage",
+    "followup": "Follow-up",
+    "reopened": "Reopened",
+    "requester": "Requester",
+    "autoreply-suppressed": "No acknowledgement",
+    "acknowledgement": "Acknowledgement",
+    "state": "State",
+    "owner": "Owner",
+    "priority": "Priority",
+    "lock": "Answering",
+    "lock-released": "Answering lock released",
+    "lock-broken": "Answering lock broken",
+    "queue": "Moved",
+    "queue-out-of-restricted": "Moved out of a restricted queue",
+    "false-alarm": "False alarm",
+    "escalated": "Escalated",
+    "merged": "Merged",
+    "merged-from": "Merged in",
+    "link": "Linked",
+    "linked": "Linked",
+    "note": "Internal note",
+    "reply": "Reply sent",
+    "delivery-failed": "Delivery failed",
+    "reply-address-revoked": "Reply addresses revoked",
+    "legal-hold": "Legal hold",
+    "legal-hold-released": "Legal hold released",
+}
+
+
+def history_label(kind: str) -> str:
+    """What a history row is, in words ("queue-out-of-restricted" -> "Moved out of ...")."""
+    found = HISTORY_LABELS.get(kind)
+    if found is not None:
+        return found
+    words = kind.replace("-", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else "Change"
+
+
 DELIVERY_LABELS = {
     OutboxState.QUEUED: "waiting to be sent",
     OutboxState.SENDING: "being sent",
@@ -157,6 +209,7 @@ def view(number: str) -> Response:
     session = db.session()
     thread = _thread(ticket)
     owner = session.get(User, ticket.owner_id) if ticket.owner_id is not None else None
+    lock = current_lock(session, ticket, datetime.now(UTC))
     page = render_template(
         "webui/tickets/view.html",
         ticket=ticket,
@@ -171,6 +224,8 @@ def view(number: str) -> Response:
         priority_label=priority_label,
         human_size=human_size,
         file_name=file_name,
+        history_label=history_label,
+        lock=lock if lock is not None and lock.user_id != me.id else None,
         is_staff=me.role is Role.STAFF,
     )
     response = make_response(page)

@@ -7,7 +7,15 @@ the services of queues.tickets and queues.replies, which re-read the ticket unde
 lock. A change answers 303 back to the ticket with a flash message, also when the input was
 missing or wrong (the message says why). The reply page works without JavaScript: choosing
 a template is a GET form, sending a POST; opening it takes the answering lock, and another
-agent who holds it is named with its end time, and the server refuses their send.
+agent who holds it is named with its end time, and the server refuses their send. Beside
+the form it shows the message being answered (the newest incoming one unless the agent
+chose another), its quoted text folded (webui.quoted); a reply that still holds a
+template's placeholder comes back with its text and where the placeholder is.
+
+Two changes ask first, without JavaScript: moving a ticket to a queue more people may see
+answers with a confirmation page that names who will see it and asks for the reason (the
+service requires it and records a triage false alarm), and closing a ticket nobody has
+answered needs the "close without an answer" box ticked and a reason on the state form.
 """
 
 from __future__ import annotations
@@ -32,13 +40,23 @@ from queues import replies
 from queues import tickets as work
 from queues.access import visible_queues
 from queues.audit import AuditAction
-from queues.models import Article, Queue, ReplyTemplate, Role, Ticket, TicketState, User
+from queues.models import (
+    Article,
+    ArticleKind,
+    Queue,
+    ReplyTemplate,
+    Role,
+    Ticket,
+    TicketState,
+    User,
+)
 from queues.settings import Settings
 from queues.trust.revoke import revoke_reply_addresses as revoke
 from webui import db
 from webui.login import Agent, agent, client_address
 from webui.need_to_know import ticket_or_404
-from webui.tickets import ticket_url
+from webui.quoted import Part, split_quotes
+from webui.tickets import KIND_LABELS, ticket_url
 
 bp = Blueprint("work", __name__, url_prefix="/tickets/<number>")
 
@@ -108,6 +126,8 @@ class Panel:
     can_break: bool
     can_release: bool
     queues: list[Queue] = field(default_factory=list)
+    wider: frozenset[int] = frozenset()  # ids of those more people may see (asks first)
+    answered: bool = True  # someone has written to the requester (closing needs no reason)
     merged: bool = False
     states: tuple[TicketState, ...] = work.AGENT_STATES
     priorities: tuple[int, ...] = tuple(range(work.MIN_PRIORITY, work.MAX_PRIORITY + 1))
@@ -119,6 +139,7 @@ def panel(ticket: Ticket, me: Agent | User) -> Panel:
     user = me.user if isinstance(me, Agent) else me
     lock = work.current_lock(session, ticket, utcnow())
     is_staff = user.role is Role.STAFF
+    others = [q for q in visible_queues(session, user) if q.id != ticket.queue_id]
     return Panel(
         ticket=ticket,
         owner=work.user_label(session, ticket.owner_id),
@@ -127,7 +148,9 @@ def panel(ticket: Ticket, me: Agent | User) -> Panel:
         lock_mine=lock is not None and lock.user_id == user.id,
         can_break=lock is not None and lock.user_id != user.id and is_staff,
         can_release=ticket.owner_id is not None and (ticket.owner_id == user.id or is_staff),
-        queues=[q for q in visible_queues(session, user) if q.id != ticket.queue_id],
+        queues=others,
+        wider=frozenset(q.id for q in others if work.widens(ticket.queue, q)),
+        answered=ticket.state is TicketState.CLOSED or work.answered(session, ticket),
         merged=ticket.merged_into_id is not None,
     )
 
@@ -188,14 +211,29 @@ def parse_pending(value: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+NO_ANSWER = (
+    "Nobody has answered the requester yet. To close the ticket anyway, tick "
+    "“Close without an answer” and say why; or send a reply first."
+)
+
+
 @bp.route("/state", methods=["POST"])
 def state(number: str) -> Response:
     def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
         wanted = work.parse_state(form_text("state"))
         until = parse_pending(form_text("pending_until")) if wanted is TicketState.PENDING else None
-        work.set_state(s, t, u, wanted, now, pending_until=until, client=client_address())
+        unanswered = wanted is TicketState.CLOSED and not work.answered(s, t)
+        ticked = request.form.get("no_answer") == "1"
+        if unanswered and not ticked and t.state is not TicketState.CLOSED:
+            raise work.TicketError(NO_ANSWER)
+        why = form_text("no_answer_reason", work.MAX_REASON_CHARS + 1) if ticked else ""
+        work.set_state(
+            s, t, u, wanted, now, pending_until=until, no_answer_reason=why, client=client_address()
+        )
         if until is not None:
             return f"The ticket is pending until {until:%Y-%m-%d %H:%M} UTC."
+        if unanswered:
+            return "The ticket is closed without an answer; your reason is in its history."
         return f"The ticket is {wanted.value} now."
 
     return change(number, "state", apply)
@@ -210,15 +248,68 @@ def priority(number: str) -> Response:
     return change(number, "priority", apply)
 
 
-@bp.route("/move", methods=["POST"])
-def move(number: str) -> Response:
-    def apply(s: Session, t: Ticket, u: User, now: datetime) -> str:
-        if not form_text("queue").strip():
-            raise work.TicketError("Choose the queue to move the ticket to.")
-        work.move(s, t, u, form_text("queue", 64), now, client=client_address())
-        return f"The ticket is in {t.queue.name} now."
+@dataclass
+class MovePage:
+    """The confirmation of a move to a queue more people may see (work/move.html)."""
 
-    return change(number, "move", apply)
+    ticket: Ticket
+    target: Queue
+    seen_now: work.Audience
+    seen_after: work.Audience
+    reason: str = ""
+    error: str = ""
+
+    @property
+    def newly(self) -> str:
+        """Who sees the ticket after the move and not before, e.g. "volunteers"."""
+        roles = [r for r in self.seen_after.counts if r not in self.seen_now.counts]
+        names = [f"{r.value}s" if r is not Role.STAFF else "staff" for r in roles]
+        return " and ".join(names)
+
+    @property
+    def newly_count(self) -> int:
+        return sum(n for r, n in self.seen_after.counts.items() if r not in self.seen_now.counts)
+
+
+def _confirm_move(page: MovePage, status: int = 200) -> tuple[str, int]:
+    return render_template("webui/work/move.html", page=page, ticket_url=ticket_url), status
+
+
+@bp.route("/move", methods=["POST"])
+def move(number: str) -> Response | tuple[str, int]:
+    """Move the ticket; to a queue more people may see only after the confirmation page,
+    with a reason (queues.tickets.move refuses it without one)."""
+    ticket = ticket_or_404(number, AuditAction.VIEW, "move requested")
+    slug = form_text("queue", 64).strip()
+    if not slug:
+        return back(ticket.number, "Choose the queue to move the ticket to.")
+    session = db.session()
+    me = agent().user
+    target = next((q for q in visible_queues(session, me) if q.slug == slug), None)
+    wider = target is not None and work.widens(ticket.queue, target)
+    page = None
+    if target is not None and wider:
+        page = MovePage(
+            ticket, target, work.audience(session, ticket.queue), work.audience(session, target)
+        )
+        if request.form.get("confirm") != "1":
+            return _confirm_move(page)
+        page.reason = request.form.get("reason", "")[: work.MAX_REASON_CHARS + 1]
+    ticket_id, user_id, shown = ticket.id, me.id, ticket.number
+    try:
+        with db.writing() as writer:
+            fresh, user = in_writer(writer, ticket_id, user_id)
+            reason = page.reason if page is not None else ""
+            work.move(writer, fresh, user, slug, utcnow(), reason=reason, client=client_address())
+            name = fresh.queue.name
+    except work.TicketError as exc:
+        if page is not None:
+            page.error = str(exc)
+            return _confirm_move(page, 422)
+        return back(shown, str(exc))
+    if page is not None:
+        return back(shown, f"The ticket is in {name} now; your reason is in its history.")
+    return back(shown, f"The ticket is in {name} now.")
 
 
 # --- merge, link, note ------------------------------------------------------------------------
@@ -284,6 +375,8 @@ class ReplyPage:
     articles: list[Article]
     templates: list[ReplyTemplate]
     template_id: int | None = None
+    answered: Article | None = None  # the message being answered, shown beside the form
+    answered_parts: list[Part] = field(default_factory=list)
     lock: work.LockInfo | None = None
     lock_until: datetime | None = None
     signature: str = ""
@@ -293,7 +386,25 @@ class ReplyPage:
 
 
 def _reply_page(page: ReplyPage, status: int = 200) -> tuple[str, int]:
-    return render_template("webui/work/reply.html", page=page, ticket_url=ticket_url), status
+    if page.answered is None and page.articles:
+        wanted = page.draft.answer_to_id
+        chosen = [a for a in page.articles if a.id == wanted]
+        page.answered = chosen[0] if chosen else _newest_incoming(page.articles)
+    if page.answered is not None:
+        page.answered_parts = split_quotes(page.answered.body_text or "")
+    return (
+        render_template(
+            "webui/work/reply.html", page=page, ticket_url=ticket_url, kind_labels=KIND_LABELS
+        ),
+        status,
+    )
+
+
+def _newest_incoming(articles: list[Article]) -> Article | None:
+    """What a reply answers unless the agent chooses: the requester's latest message, not
+    our own acknowledgement or reply (replies.answered_article, from a list in hand)."""
+    incoming = [a for a in articles if a.kind is ArticleKind.INCOMING]
+    return incoming[-1] if incoming else (articles[-1] if articles else None)
 
 
 def _article_id(value: str) -> int | None:
@@ -318,7 +429,11 @@ def reply(number: str) -> tuple[str, int] | Response:
         articles=replies.answerable_articles(session, ticket),
         templates=replies.templates_for(session, ticket),
     )
-    answered = replies.answered_article(session, ticket)
+    try:  # the message chosen when a template was picked, else the newest incoming one
+        asked = _article_id(request.args.get("answer_to", "")[:30])
+        answered = replies.answered_article(session, ticket, asked)
+    except work.TicketError:
+        answered = replies.answered_article(session, ticket)
     page.draft.answer_to_id = answered.id if answered is not None else None
     page.draft.to = replies.default_recipient(ticket, answered)
     page.draft.subject = replies.reply_subject("", ticket, conf)

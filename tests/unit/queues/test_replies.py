@@ -116,7 +116,12 @@ def test_reply_is_threaded_tagged_signed_and_queued_with_its_article(
     assert msg["From"] == f"{settings.organisation} <help@example.org>"
     assert "Auto-Submitted" not in msg  # a human reply
     body = msg.get_content().replace("\r\n", "\n")
-    assert body == "Hello Alice,\n\nwe are on it.\n\n-- \nKind regards,\nVera for General help\n"
+    # agent.name is the agent's public name (no signature name chosen: the team's), never
+    # their real name "Vera" (issue 10)
+    assert body == (
+        "Hello Alice,\n\nwe are on it.\n\n-- \nKind regards,\n"
+        "Switchboard help team for General help\n"
+    )
 
     article = session.get_one(Article, sent.article_id)
     assert article.kind is ArticleKind.OUTGOING and article.message_id == sent.message_id
@@ -284,7 +289,9 @@ def test_templates_offered_per_queue_and_rendered_in_the_sandbox(
     rendered = replies.render_reply_template(
         replies.template_for(session, ticket, everywhere.id), context
     )
-    assert rendered.body == (f"Hello Alice Example,\nticket {ticket.number} in General help, Vera.")
+    assert rendered.body == (
+        f"Hello Alice Example,\nticket {ticket.number} in General help, Switchboard help team."
+    )
     assert rendered.subject == "About Someone keeps messaging me"
     with pytest.raises(work.TicketError, match="'Hostile' cannot be used"):
         replies.render_reply_template(hostile, context)

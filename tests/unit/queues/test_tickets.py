@@ -175,7 +175,11 @@ def test_state_changes_pending_needs_a_future_date(world: World) -> None:
     until = NOW + timedelta(days=3)
     work.set_state(world.session, t, world.volunteer, "pending", NOW, pending_until=until)
     assert t.state is TicketState.PENDING and t.pending_until == until
-    work.set_state(world.session, t, world.volunteer, TicketState.CLOSED, NOW)
+    with pytest.raises(work.TicketError, match="no answer from us needs a reason"):
+        work.set_state(world.session, t, world.volunteer, TicketState.CLOSED, NOW)
+    work.set_state(
+        world.session, t, world.volunteer, TicketState.CLOSED, NOW, no_answer_reason="spam"
+    )
     assert t.state.value == "closed" and t.closed_at == NOW and t.pending_until is None
     with pytest.raises(work.TicketError, match="already closed"):
         work.set_state(world.session, t, world.volunteer, "closed", NOW)
@@ -184,7 +188,7 @@ def test_state_changes_pending_needs_a_future_date(world: World) -> None:
     details = [d for _, k, d in world.events(t) if k == "state"]
     assert details == [
         "state new -> pending until 2026-12-05 12:00 UTC",
-        "state pending -> closed",
+        "state pending -> closed without an answer to the requester: spam",
         "state closed -> open",
     ]
 
@@ -216,7 +220,7 @@ def test_moving_into_and_out_of_safety_is_recorded(world: World) -> None:
     work.move(world.session, t, world.specialist, "specialist-safety", NOW, client="192.0.2.5")
     assert t.queue_id == world.queues["specialist-safety"].id
     assert t.owner_id is None  # the volunteer owner cannot see it any more
-    work.move(world.session, t, world.specialist, "general-help", NOW)
+    work.move(world.session, t, world.specialist, "general-help", NOW, reason="not serious")
     assert t.queue_id == world.queues["general-help"].id
     moves = [(k, d) for _, k, d in world.events(t) if k.startswith("queue")]
     assert moves == [

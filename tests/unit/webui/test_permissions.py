@@ -76,6 +76,7 @@ POLICY: dict[str, Policy] = {
     "auth.login": Policy(Audience.PUBLIC),
     "auth.logout": Policy(Audience.AGENT),
     "auth.password": Policy(Audience.AGENT),
+    "account.index": Policy(Audience.AGENT),
     "home.index": Policy(Audience.AGENT),
     "lists.queue": Policy(Audience.AGENT, queue=True),
     "lists.mine": Policy(Audience.AGENT),
@@ -126,6 +127,10 @@ POLICY: dict[str, Policy] = {
     "escalate.escalate": Policy(Audience.AGENT, ticket=True),
     "escalate.trace": Policy(Audience.AGENT),
     "escalate.not_serious": Policy(Audience.SPECIALIST, ticket=True),
+    "staff_triage.index": Policy(Audience.STAFF),
+    "staff_triage.new": Policy(Audience.STAFF),
+    "staff_triage.toggle": Policy(Audience.STAFF),
+    "staff_triage.live_figures": Policy(Audience.STAFF),
     # Police liaison (webui.liaison, webui.partners): specialists and staff ask for a report
     # on a ticket they see; every case page, package and the register is for staff only.
     "liaison.report": Policy(Audience.SPECIALIST, ticket=True),

@@ -30,14 +30,14 @@ def main_nav(page: str) -> list[tuple[str, str | None]]:
 def test_the_main_navigation_is_short(auth: Auth, client: FlaskClient) -> None:
     auth.as_role(Role.VOLUNTEER)
     page = client.get("/").get_data(as_text=True)
-    assert [label for label, _ in main_nav(page)] == ["Overview", "My tickets", "Change password"]
+    assert [label for label, _ in main_nav(page)] == ["Overview", "My tickets", "Your account"]
     auth.as_role(Role.STAFF)
     page = client.get("/").get_data(as_text=True)
     assert [label for label, _ in main_nav(page)] == [
         "Overview",
         "My tickets",
         "Staff",
-        "Change password",
+        "Your account",
     ]
     assert 'role="search"' in page and "Sign out" in page
 
@@ -51,7 +51,8 @@ def test_aria_current_marks_the_page_or_its_section(
         "/": {"Overview": "page"},
         "/queues/general-help": {"Overview": "true"},
         "/mine": {"My tickets": "page"},
-        "/password": {"Change password": "page"},
+        "/account": {"Your account": "page"},
+        "/password": {"Your account": "true"},
         "/staff": {"Staff": "page"},
         "/staff/users": {"Staff": "true"},
         "/staff/users/new": {"Staff": "true"},

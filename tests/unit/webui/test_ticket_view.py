@@ -162,7 +162,7 @@ def test_thread_in_order_with_labels_and_headers(
     assert "friend@example.net" in page and "2026-11-20 09:00 UTC" in page
     assert "incoming subject" in page and "Help with 2026110001" in page
     assert "threat of harm" in page and 'id="triage-heading"' in page
-    assert "routed" in page and "to general help" in page  # the history
+    assert "Routed" in page and "to general help" in page  # the history, in words
     assert "Audit log of this ticket" not in page  # staff only
 
 
