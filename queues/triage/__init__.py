@@ -129,8 +129,15 @@ def triage(subject: str, body: str, lexicon: Lexicon | None = None) -> list[Tria
     hits = [hit for hit in ahead if hit.key not in lexicon.disabled]
     if lexicon.staff:
         hits += compiled(_staff_only(lexicon)).scan(subject, body)
-        hits.sort(key=lambda hit: CATEGORIES.index(hit.category))
+        hits.sort(key=_order)
     return hits
+
+
+def _order(hit: TriageHit) -> tuple[int, int, int]:
+    """The order of `scan`: category, then where the hit is (subject before body)."""
+    first = hit.spans[0] if hit.spans else None
+    where = (0, 0) if first is None else (first.field != "subject", first.start)
+    return CATEGORIES.index(hit.category), *where
 
 
 def _staff_only(lexicon: Lexicon) -> Lexicon:

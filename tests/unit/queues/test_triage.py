@@ -675,3 +675,28 @@ def test_every_pattern_has_anchors_that_are_not_common_words() -> None:
         for step in matcher.plan or ():
             weak = all(is_common(word) for words, _ in step for word in words)
             assert not weak, (matcher.language, matcher.id, step)
+
+
+def test_remembered_result_gets_staff_changes_on_top() -> None:
+    from queues.triage.lexicon import StaffEntry
+
+    text = "I will kill you. He will feed me to the pigs."
+    worked_out = triage("s", text)  # what a parser worker hands over
+    lexicon = default_lexicon().with_staff(
+        [
+            StaffEntry("en", "kill-you", enabled=False),
+            StaffEntry(
+                "en",
+                "staff-1",
+                enabled=True,
+                category="threat",
+                pattern="feed me to the pigs",
+                positive=("feed me to the pigs",),
+            ),
+        ]
+    )
+    triage_module.remember("s", text, worked_out)
+    from_ahead = triage("s", text, lexicon)
+    assert "kill-you" not in {h.entry for h in from_ahead}
+    assert "staff-1" in {h.entry for h in from_ahead}
+    assert from_ahead == triage("s", text, lexicon)  # the same as computing it here
