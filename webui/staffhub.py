@@ -74,6 +74,23 @@ STAFF_PAGES: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "Safety triage",
+        (
+            StaffPage(
+                "staff_triage.index",
+                "Triage lexicon",
+                "The phrases and rules that send serious reports to specialists: add a "
+                "phrase (with a preview over recent tickets), switch any entry off or on.",
+            ),
+            StaffPage(
+                "staff_triage.live_figures",
+                "Triage figures",
+                "Escalations (what triage missed) and false alarms per week, language and "
+                "kind of risk, with precision and recall estimated from them.",
+            ),
+        ),
+    ),
+    Group(
         "Police liaison",
         (
             StaffPage(
