@@ -74,7 +74,6 @@ from queues.tickets import (
     add_event,
     audit_change,
     current_lock,
-    display_name,
     lock_for_update,
     require_visible,
     set_state,
@@ -100,6 +99,7 @@ class Draft:
     state: TicketState | None = None  # None: a new ticket becomes open, others stay as they are
     pending_until: datetime | None = None
 
+
 class PlaceholderLeft(TicketError):
     """The reply still holds a template's placeholder; `found` says where."""
 
@@ -111,7 +111,6 @@ class PlaceholderLeft(TicketError):
             f"{where}. Write your own words in its place (square brackets around words "
             "starting with a capital letter count as a placeholder), then send."
         )
-
 
 
 @dataclass(frozen=True)
@@ -193,14 +192,15 @@ def template_context(ticket: Ticket, user: User, settings: Settings) -> dict[str
             "created": f"{ticket.created_at:%Y-%m-%d}",
         },
         "requester": {"name": requester_name, "email": requester_email},
-        "agent": {"name": agent_name, "email": user.email},
+        "agent": {
+            "signature_name": agent_name,
+            "name": agent_name,  # an alias, for templates written before signature_name
+            "email": sender_address(ticket.queue, settings),
+        },
         "queue": {"name": ticket.queue.name, "slug": ticket.queue.slug},
     }
 
 
-def render_reply_template(template: ReplyTemplate, context: Mapping[str, object]) -> RenderedReply:
-    """The template rendered in the sandbox; TicketError with the sandbox's reason."""
-    try:
 def public_name(user: User, settings: Settings) -> str:
     """The name that signs `user`'s mail: their chosen signature name, else the team's."""
     return " ".join(user.signature_name.split()) or settings.organisation
@@ -215,6 +215,9 @@ def placeholders_in(
     return [(part, p) for part, text in parts for p in find_placeholders(text, markers)]
 
 
+def render_reply_template(template: ReplyTemplate, context: Mapping[str, object]) -> RenderedReply:
+    """The template rendered in the sandbox; TicketError with the sandbox's reason."""
+    try:
         body = render_untrusted(template.body, context)
         subject = render_untrusted(template.subject, context) if template.subject else ""
     except TemplateError as exc:
@@ -400,12 +403,12 @@ def send_reply(
     subject = reply_subject(subject_in, ticket, settings)
     our_address = sender_address(ticket.queue, settings)
     signature = render_signature(ticket.queue, template_context(ticket, user, settings))
-    full_body = with_signature(body, signature)
-    if reviewed_by is None and probation.holds_replies(session, user):
-        # Checked like any reply up to here, then kept for the mentor: nothing of it may
     left = placeholders_in(body, subject_in, signature, settings)
     if left:
         raise PlaceholderLeft(left)
+    full_body = with_signature(body, signature)
+    if reviewed_by is None and probation.holds_replies(session, user):
+        # Checked like any reply up to here, then kept for the mentor: nothing of it may
         # reach the outbox before approval (issue 12).
         kept = probation.hold(session, ticket, user, draft, settings, now, client=client)
         return HeldForReview(kept.id, subject)

@@ -243,6 +243,7 @@ class Settings:
     purge_interval_hours: float = 24.0
     geoip_database: str = ""
     liaison_max_mail_bytes: int = 20 * 1024 * 1024
+    placeholder_markers: tuple[str, ...] = ("[[", "]]", "TODO:")
     web_base_url: str = ""
     team_sender_address: str = ""
     apply_per_client_per_day: int = 5
@@ -276,7 +277,6 @@ class Settings:
         if self.retention_default_days < 0 or any(d < 0 for d in self.retention_days.values()):
             raise SettingsError("retention_days must not be negative (0 keeps for ever)")
         for key in ("ingest_lease_seconds", "outbox_lease_seconds", "set_password_hours"):
-    placeholder_markers: tuple[str, ...] = ("[[", "]]", "TODO:")
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive")
         roles = tuple(r.strip().lower() for r in self.twofactor_required_roles)
@@ -325,6 +325,7 @@ def _convert(key: str, value: Any) -> Any:
             "trusted_authserv_ids",
             "dns_servers",
             "twofactor_required_roles",
+            "placeholder_markers",
         ):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(a) for a in items if str(a).strip())
@@ -389,4 +390,3 @@ def load_settings(
             values[key] = _convert(key, raw)
     values.update(overrides)
     return Settings(**values)
-            "placeholder_markers",

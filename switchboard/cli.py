@@ -598,6 +598,12 @@ def user() -> None:
     is_flag=True,
     help="Read the password from the first line of standard input instead of generating one.",
 )
+@click.option(
+    "--own-password",
+    is_flag=True,
+    help="With --password-stdin: the agent typed this password themselves, so they are not "
+    "asked to choose another at the first sign-in (otherwise they are).",
+)
 @pass_app
 def user_add(
     app: App, email: str, role: str, name: str, password_stdin: bool, own_password: bool
@@ -612,14 +618,10 @@ def user_add(
     from queues.access import check_new_password, parse_role
     from queues.accounts import create_user
     from queues.audit import record_command
-@click.option(
-    "--own-password",
-    is_flag=True,
-    help="With --password-stdin: the agent typed this password themselves, so they are not "
-    "asked to choose another at the first sign-in (otherwise they are).",
-)
 
     app.require_schema()
+    if own_password and not password_stdin:
+        raise click.UsageError("--own-password needs --password-stdin")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         try:
@@ -628,8 +630,6 @@ def user_add(
             raise click.ClickException(str(exc)) from exc
     else:
         password = secrets.token_urlsafe(15)
-    if own_password and not password_stdin:
-        raise click.UsageError("--own-password needs --password-stdin")
     try:
         with app.sessions.begin() as session:
             account = create_user(
@@ -649,6 +649,8 @@ def user_add(
     if not password_stdin:
         click.echo(f"Password: {password}")
         click.echo("This password is shown only now: hand it over safely.")
+    if not own_password:
+        click.echo("The agent must choose their own password when they first sign in.")
 
 
 @user.command("disable")
@@ -657,8 +659,6 @@ def user_add(
 def user_disable(app: App, email: str) -> None:
     """Stop an account from signing in, and end its web sessions at once."""
     from queues.access import disable_user, find_user
-    if not own_password:
-        click.echo("The agent must choose their own password when they first sign in.")
     from queues.audit import record_command
 
     app.require_schema()
@@ -671,14 +671,6 @@ def user_disable(app: App, email: str) -> None:
     click.echo(f"Disabled {email.strip().lower()}; its web sessions have ended.")
 
 
-@main.command()
-@click.option("--host", help="Address to listen on (default: the web_host setting).")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: web_port).")
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option(
-    "--trusted-proxy",
-    metavar="ADDRESS",
-    help="The reverse proxy's address: only its X-Forwarded-For/-Proto are believed "
 def _account(session: Session, email: str) -> Any:
     """The account for `email`, or a ClickException naming it."""
     from queues.access import find_user
@@ -792,6 +784,14 @@ def user_reset_password(app: App, email: str) -> None:
         click.echo(f"The account is disabled: `switchboard user enable {shown}` to let it in.")
 
 
+@main.command()
+@click.option("--host", help="Address to listen on (default: the web_host setting).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: web_port).")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDRESS",
+    help="The reverse proxy's address: only its X-Forwarded-For/-Proto are believed "
     "(client addresses for login throttling and the audit log; HTTPS detection).",
 )
 @click.option(
