@@ -5,8 +5,9 @@ ms; importing queues.triage must compile nothing).
     .venv/bin/python bench/triage.py [--messages N] [--seed S]
 
 Prints: the import time of queues.triage and of the `switchboard` command (fresh
-interpreters, best of 5), the first triage in a fresh process (loading the data files and
-working out anchors, then the first message), then the median and 95th percentile per
+interpreters, best of 5), the first triage in a fresh process (loading the data files,
+working out the anchors or reading them from the cache in var/, then the first message),
+then the median and 95th percentile per
 message over N generated reports of a few KB in four languages (one in ten serious,
 with quoted replies), and the time for bodies of 64 KB to 1 MB (ASCII and
 accented text), to show it grows linearly. Figures only; compare runs on one machine.
@@ -19,6 +20,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,6 +87,12 @@ def _fresh(code: str, runs: int = 5) -> float:
     return best * 1000
 
 
+def _with_cache(code: str, directory: str) -> str:
+    """`code` with the anchor cache in `directory` (queues.triage.use_cache)."""
+    setup = f"import pathlib, queues.triage; queues.triage.use_cache(pathlib.Path({directory!r})); "
+    return setup + code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -103,12 +111,19 @@ def main() -> None:
         "triage('Help', 'He wrote that he will kill me and knows where I live.'); "
         "d = time.perf_counter(); print(f'{(b-a)*1000:.1f} {(c-b)*1000:.1f} {(d-c)*1000:.1f}')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", first], check=True, cwd=ROOT, capture_output=True, text=True
-    ).stdout.split()
-    print(f"first use: load data files       {float(out[0]):7.1f} ms")
-    print(f"first use: anchors of patterns   {float(out[1]):7.1f} ms")
-    print(f"first use: first message         {float(out[2]):7.1f} ms")
+    with tempfile.TemporaryDirectory() as cache:
+        for label, code in (
+            ("no cache", first),
+            ("cache cold", _with_cache(first, cache)),
+            ("cache warm", _with_cache(first, cache)),
+        ):
+            out = subprocess.run(
+                [sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True
+            ).stdout.split()
+            print(
+                f"first use ({label:<10}): data files {float(out[0]):6.1f} ms,"
+                f" anchors {float(out[1]):6.1f} ms, first message {float(out[2]):6.1f} ms"
+            )
 
     from queues.triage import triage
 
