@@ -5,8 +5,10 @@
   not from the form, changes nothing): the ticket goes to specialist-safety at once
   (queues.triage.feedback.record_escalation: priority at least high, history, audit, a
   triage miss). An agent who can no longer see it is sent back to the list they came from
-  (`back`, a list page of this site) or to the queue's list, with a confirmation naming the
-  ticket: never a 404. One who still sees it (a specialist) gets the ticket again.
+  or to the queue's list, with a confirmation naming the ticket: never a 404. One who still
+  sees it (a specialist) gets the ticket again. "The list they came from" is the last list
+  page the agent opened, kept in their session (pages send no Referer: Referrer-Policy
+  no-referrer), and checked again against what they may see now.
 - GET /escalated: the agent's own trace, "you escalated ticket N on DATE": the number and
   the date, nothing more (no subject, no state, no link).
 - GET and POST /tickets/<number>/not-serious: specialists and staff move a ticket out of a
@@ -38,6 +40,7 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as browser_session
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -73,6 +76,8 @@ TRACE_LENGTH = 50
 # Pages an agent may be sent back to after an escalation: lists, which show only what the
 # agent may see (a queue's list is checked for the queue).
 BACK_ENDPOINTS = frozenset({"home.index", "lists.queue", "lists.mine", "lists.search"})
+LAST_LIST = "escalate_back"  # session key: the last list page opened
+MAX_BACK = 400
 ROLE_NAMES = {Role.VOLUNTEER: "volunteers", Role.SPECIALIST: "specialists", Role.STAFF: "staff"}
 
 
@@ -95,14 +100,14 @@ class TriageView:
 
 def triage_view(ticket: Ticket) -> TriageView:
     """What the page shows of triage for `ticket` (already checked visible)."""
-    session = db.session()
-    feedback = ticket_feedback(session, ticket)
+    reads = db.session()
+    feedback = ticket_feedback(reads, ticket)
     if not ticket.triage_reasons:
         return TriageView(feedback=feedback)
     articles = list(
-        session.scalars(select(Article).where(Article.ticket_id == ticket.id).order_by(Article.id))
+        reads.scalars(select(Article).where(Article.ticket_id == ticket.id).order_by(Article.id))
     )
-    marks = article_marks(articles, current_lexicon(session))
+    marks = article_marks(articles, current_lexicon(reads))
     positions = {a.id: place for place, a in enumerate(articles, 1)}
     return TriageView(reasons(list(ticket.triage_reasons), marks), marks, feedback, positions)
 
@@ -114,7 +119,6 @@ class Panel:
     can_escalate: bool
     can_move_back: bool
     categories: tuple[tuple[str, str], ...] = ()
-    back: str = ""  # the list page the agent came from, if any
 
 
 def escalation_panel(ticket: Ticket, me: Agent | User) -> Panel:
@@ -123,7 +127,6 @@ def escalation_panel(ticket: Ticket, me: Agent | User) -> Panel:
         can_escalate=can_escalate(user, ticket),
         can_move_back=_can_move_back(user, ticket),
         categories=tuple((c, CATEGORY_LABELS[c]) for c in CATEGORIES),
-        back=_back_path(request.referrer) or "",
     )
 
 
@@ -149,6 +152,13 @@ def _helpers() -> dict[str, object]:
 
 
 # --- escalate ---------------------------------------------------------------------------------
+
+
+@bp.before_app_request
+def _remember_list() -> None:
+    """Keep the last list page an agent opened: where an escalation sends them back."""
+    if request.method == "GET" and request.endpoint in BACK_ENDPOINTS:
+        browser_session[LAST_LIST] = request.full_path.rstrip("?")[:MAX_BACK]
 
 
 def _back_path(value: str | None) -> str | None:
@@ -212,7 +222,7 @@ def escalate(number: str) -> Response:
         f"You escalated ticket {shown} to the specialists on {stamp(at)}. It has left your "
         "lists; the specialists take it from here."
     )
-    back = _back_path(request.form.get("back")) or url_for("lists.queue", slug=old_queue)
+    back = _back_path(browser_session.get(LAST_LIST)) or url_for("lists.queue", slug=old_queue)
     return redirect(back, code=303)
 
 
