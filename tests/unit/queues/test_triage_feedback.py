@@ -24,7 +24,9 @@ from queues.models import (
     TicketEvent,
     TicketState,
     User,
+    utcnow,
 )
+from queues.settings import Settings
 from queues.tickets import TicketError, move
 from queues.triage import signal_reason
 from queues.triage.feedback import (
@@ -43,6 +45,8 @@ from queues.triage.feedback import (
     week_start,
 )
 from queues.triage.feedback_models import FALSE_ALARM, MISS, TriageFeedback
+
+from .builders import FakeGate, make_mail
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday
 FLAGGED_REASON = 'threat of harm: "…he will come to my house…" (phrase en/come-to-my-house)'
@@ -399,3 +403,39 @@ def test_figures_of_an_empty_database(world: World) -> None:
     found = figures(world.session, NOW)
     assert len(found.weeks) == 12
     assert (found.total.precision, found.total.recall) == (None, None)
+
+
+# --- the safety address as a signal (queues.ingest) -------------------------------------------
+
+
+def test_mail_to_the_safety_address_carries_a_signal_reason(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    gate = FakeGate(factory, settings)
+    plain = gate.send(make_mail(body="Who do I talk to?", to=["safety@example.org"]))
+    serious = gate.send(
+        make_mail(body="He said he will kill you tonight.", to=["safety@example.org"])
+    )
+    everyday = gate.send(make_mail(body="Who do I talk to?", to=["help@example.org"]))
+    with factory() as session:
+        found = {
+            t.number: (t.queue.slug, t.triage_reasons) for t in session.scalars(select(Ticket))
+        }
+        assert found[plain.ticket_number] == (
+            "specialist-safety",
+            ["signal: the report was sent to the safety address"],
+        )
+        queue, reasons = found[serious.ticket_number]
+        assert queue == "specialist-safety"
+        assert reasons[0] == signal_reason("safety-address") and len(reasons) > 1
+        assert found[everyday.ticket_number] == ("general-help", [])
+        events = session.scalars(
+            select(TicketEvent.detail)
+            .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+            .where(Ticket.number == plain.ticket_number, TicketEvent.kind == "triage")
+        ).all()
+        assert events == [signal_reason("safety-address")]
+        # Counted apart from what triage found in the text.
+        counted = figures(session, utcnow())
+        assert counted.address_signals == 2
+        assert counted.total.flagged == 1
