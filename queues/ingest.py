@@ -17,6 +17,13 @@ the routing rules and the acknowledgement that fail are recorded on the ticket's
 and logged, and the ticket and its article are committed all the same. Addresses that
 cannot be stored or answered (over-long, malformed) never become a contact or a
 participant.
+
+Issue 13: the abuse controls answer at decide time (queues.abuse.gate): a blocked sender's
+mail and a new report from a sender marked abusive are held for staff (or ignored), mail
+past the per-sender cap is added to the sender's newest open ticket, and a flood of
+near-identical reports from many senders is collapsed into one ticket that counts them;
+each answer is recorded, and neither kind of sender is answered automatically. A new
+ticket starts its response-target clock (queues.targets.tracking) with its due time.
 """
 
 from __future__ import annotations
@@ -30,6 +37,11 @@ from datetime import datetime
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.abuse import gate
+from queues.abuse.lists import Standing
+from queues.abuse.lists import standing as sender_standing
+from queues.abuse.models import BLOCK, CAPPED, COLLAPSED, DONE, HELD, IGNORED, OPEN, SenderRule
+from queues.abuse.similarity import fingerprint
 from queues.autoreply import queue_acknowledgement
 from queues.backlog import DEFAULT_LEASE, mark_started, retry_delay
 from queues.followup import FollowupMatch, Sender, claimed_sender, find_followup
@@ -53,6 +65,7 @@ from queues.rows import (
     START_WAITING,
     UPDATE_INBOUND,
     UPDATE_TICKET,
+    ContactRef,
     QueueRef,
     StoredMail,
     add_events,
@@ -61,8 +74,10 @@ from queues.rows import (
     is_duplicate,
     load_queues,
     load_stored,
+    ticket_by_id,
 )
 from queues.settings import Settings
+from queues.targets import tracking as target_clock
 from queues.triage import reasons as triage_reasons
 from queues.triage import signal_reason, triage
 from queues.triage.staff import current_lexicon
@@ -162,6 +177,9 @@ def process_inbound(
         return Outcome("duplicate", inbound.id, detail="already stored")
     auth = AuthVerdict.from_json(inbound.auth)
     sender = claimed_sender(mail, inbound.envelope_from, auth)
+    blocked = _standing(conn, sender).hold_all
+    if blocked is not None and (held := _hold(conn, inbound, mail, sender, blocked, settings, key)):
+        return held
     match = find_followup(conn, mail, settings, recipients=inbound.envelope_to, sender=sender)
     if match is not None and match.trusted:
         return _append_followup(session, inbound, mail, match, settings, key, auth)
@@ -443,6 +461,11 @@ def _create_ticket(
     if requester is not None and requester.blocked and not settings.blocked_sender_tickets:
         _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
         return Outcome("ignored", inbound.id, detail="sender is blocked")
+    standing = _standing(conn, sender)
+    if standing.hold_new is not None:
+        held = _hold(conn, inbound, mail, sender, standing.hold_new, settings, dedupe_key)
+        if held is not None:
+            return held
     queue, notes = _choose_queue(decision, queues, settings)
     place = Placement(queue=queue, priority=decision.priority, reasons=[])
     place.events.append(("created", f"from {inbound.source} to {queue.slug}"))
@@ -454,8 +477,14 @@ def _create_ticket(
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
     _apply_triage(session, place, mail, queues)
-    number = allocate_number(session)
     now = utcnow()
+    key = _similarity_key(mail, settings, standing, quoted)
+    host, what = None, ""
+    if not standing.is_allowed:
+        host, what = _abuse_host(conn, inbound.id, requester, sender, key, place, settings, now)
+    if host is not None:
+        return _add_to_host(session, inbound, mail, host, what, sender, key, settings, dedupe_key)
+    number = allocate_number(session)
     ticket_id: int = conn.execute(
         INSERT_TICKET,
         {
@@ -471,8 +500,12 @@ def _create_ticket(
             "created_at": now,
             "updated_at": now,
             "waiting_since": now,
+            "due_at": target_clock.due_for_new(conn, place.queue.id, now),
         },
     ).scalar_one()
+    target_clock.start_for_new(conn, ticket_id, now)
+    if key is not None:
+        gate.note_fingerprint(conn, ticket_id, sender.email, key, now)
     article_id = insert_article(
         conn,
         incoming_article(ticket_id, inbound.id, mail, inbound.envelope_from, auth),
@@ -485,6 +518,9 @@ def _create_ticket(
         place.events.append(("requester", "the sender's address cannot be stored or answered"))
     if requester is not None and requester.blocked:
         place.events.append(("autoreply-suppressed", "acknowledgement not sent: sender is blocked"))
+    elif standing.no_automatic_mail:
+        why = "marked abusive" if standing.blocked is None else "on the block list"
+        place.events.append(("autoreply-suppressed", f"acknowledgement not sent: sender {why}"))
     else:
         place.events.append(
             _acknowledge(session, inbound, mail, settings, ticket_id, number, decision, auth)
@@ -671,10 +707,161 @@ def _append_followup(
             "queue_id": place.queue.id,
         }
     conn.execute(UPDATE_TICKET, changes)
+    if "state" in changes or "queue_id" in changes:
+        state = changes.get("state")
+        new_state = state if isinstance(state, TicketState) else None
+        target_clock.follow_ingest(conn, ticket.id, place.queue.id, now, new_state)
     conn.execute(START_WAITING, {"tid": ticket.id, "since": now})
     add_events(conn, ticket.id, place.events)
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket.id, article_id)
     return Outcome("followup", inbound.id, ticket_number=ticket.number)
+
+
+# --- abuse controls (queues.abuse) ------------------------------------------------------------
+
+
+def _standing(conn: Connection, sender: Sender) -> Standing:
+    return sender_standing(conn, sender.email, utcnow()) if sender.address else Standing()
+
+
+def _hold(
+    conn: Connection,
+    inbound: StoredMail,
+    mail: IncomingMail,
+    sender: Sender,
+    rule: SenderRule,
+    settings: Settings,
+    dedupe_key: str,
+) -> Outcome | None:
+    """Hold (or ignore) mail a block or abusive entry covers; None when staff released it."""
+    if gate.released(conn, inbound.id):
+        return None
+    ignore = rule.kind == BLOCK and settings.abuse_blocked_action == "ignore"
+    what = "ignored" if ignore else "held for staff"
+    detail = f"{what}: the sender is covered by the {rule.kind} entry for {rule.value}"
+    gate.record(
+        conn,
+        IGNORED if ignore else HELD,
+        utcnow(),
+        state=DONE if ignore else OPEN,
+        sender=sender.email,
+        inbound_id=inbound.id,
+        rule_id=rule.id,
+        detail=detail,
+    )
+    _finish(conn, inbound.id, mail, InboundState.IGNORED, dedupe_key)
+    return Outcome("ignored", inbound.id, detail=detail)
+
+
+def _similarity_key(
+    mail: IncomingMail, settings: Settings, standing: Standing, quoted: FollowupMatch | None
+) -> int | None:
+    """The report's similarity key, when it may take part in flood collapsing."""
+    if settings.abuse_flood_min_senders <= 1 or standing.is_allowed or quoted is not None:
+        return None
+    return fingerprint(mail.subject, mail.body_text, settings.abuse_flood_min_words)
+
+
+def _abuse_host(
+    conn: Connection,
+    inbound_id: int,
+    requester: ContactRef | None,
+    sender: Sender,
+    key: int | None,
+    place: Placement,
+    settings: Settings,
+    now: datetime,
+) -> tuple[int | None, str]:
+    """The ticket the per-sender cap or a flood adds this report to, and which; (None, "")
+    for a ticket of its own. Never into a ticket fewer people may see than this report's
+    queue (a serious report must not land where volunteers read it)."""
+    host, what = None, CAPPED
+    if requester is not None:
+        host = gate.over_cap(conn, requester.id, settings, now)
+    if host is None and key is not None:
+        host, what = gate.flood_host(conn, key, sender.email, settings, now), COLLAPSED
+    if host is None:
+        return None, ""
+    ticket = ticket_by_id(conn, host)
+    queues = {q.id: q for q in load_queues(conn).values()}
+    if ticket is None or queues[ticket.queue_id].rank < place.queue.rank:
+        return None, ""
+    if gate.released(conn, inbound_id):
+        return None, ""
+    return host, what
+
+
+def _add_to_host(
+    session: Session,
+    inbound: StoredMail,
+    mail: IncomingMail,
+    host_id: int,
+    what: str,
+    sender: Sender,
+    key: int | None,
+    settings: Settings,
+    dedupe_key: str,
+) -> Outcome:
+    """Add a capped or collapsed report to `host_id` as a follow-up would be, and record it.
+
+    Past the cap the sender's ticket reopens as for any follow-up; a flood's ticket only
+    counts one more report (its state stays what staff made it). Nobody is answered.
+    """
+    conn = session.connection()
+    ticket = ticket_by_id(conn, host_id)
+    assert ticket is not None  # _abuse_host found it in this transaction
+    queues = load_queues(conn)
+    queue = next(q for q in queues.values() if q.id == ticket.queue_id)
+    auth = AuthVerdict.from_json(inbound.auth)
+    article_id = insert_article(
+        conn,
+        incoming_article(host_id, inbound.id, mail, inbound.envelope_from, auth),
+        mail.attachments,
+    )
+    now = utcnow()
+    place = Placement(queue=queue, priority=ticket.priority, reasons=ticket.triage_reasons)
+    changes: dict[str, object] = {"tid": host_id, "updated_at": now}
+    if what == CAPPED:
+        cap = settings.abuse_tickets_per_sender_per_day
+        detail = f"the sender is past the cap of {cap} new tickets in 24 hours: message added here"
+        if ticket.state in (TicketState.CLOSED, TicketState.PENDING):
+            changes |= {"state": TicketState.OPEN, "closed_at": None}
+            place.events.append(("reopened", f"{ticket.state.value} -> open (capped message)"))
+        conn.execute(START_WAITING, {"tid": host_id, "since": now})
+    else:
+        reports = gate.count_flood(conn, host_id, now)
+        if key is not None:
+            gate.note_fingerprint(conn, host_id, sender.email, key, now)
+        detail = f"a near-identical report from another sender collapsed here ({reports} reports)"
+    place.events.insert(0, (what, detail))
+    if _apply_triage(session, place, mail, queues):
+        changes |= {
+            "triage_reasons": place.reasons,
+            "priority": place.priority,
+            "queue_id": place.queue.id,
+        }
+    conn.execute(UPDATE_TICKET, changes)
+    if "state" in changes or "queue_id" in changes:  # the reporter may hear of it
+        reporter_status.mark_due(session, int(str(changes["tid"])), now)
+    if "state" in changes or "queue_id" in changes:
+        state = changes.get("state")
+        new_state = state if isinstance(state, TicketState) else None
+        target_clock.follow_ingest(conn, host_id, place.queue.id, now, new_state)
+    add_events(conn, host_id, place.events)
+    gate.record(
+        conn,
+        what,
+        now,
+        state=DONE,
+        sender=sender.email,
+        inbound_id=inbound.id,
+        ticket_id=host_id,
+        article_id=article_id,
+        detail=detail,
+    )
+    _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, host_id, article_id)
+    return Outcome("followup", inbound.id, ticket_number=ticket.number, detail=detail)
+
 
 
 def ingest_bytes(

@@ -219,6 +219,10 @@ class Ticket(Base):
         Index("ix_tickets_queue_waiting", "queue_id", "waiting_since", "id"),
         Index("ix_tickets_queue_state_updated", "queue_id", "state", "updated_at", "id"),
         Index("ix_tickets_owner_updated", "owner_id", "updated_at", "id"),
+        # Lists sorted and filtered by due time; a sender's tickets of the day (issue 13,
+        # migration 0015: queues.targets, queues.abuse).
+        Index("ix_tickets_queue_due", "queue_id", "due_at", "id"),
+        Index("ix_tickets_requester_created", "requester_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -251,6 +255,9 @@ class Ticket(Base):
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL")
     )
+    # When the queue's next response target falls due (migration 0015, queues.targets):
+    # None while the clock is stopped (pending, closed) or the queue has no target.
+    due_at: Mapped[datetime | None] = mapped_column()
 
     queue: Mapped[Queue] = relationship(lazy="joined")
     requester: Mapped[Contact | None] = relationship(lazy="joined")
@@ -552,9 +559,11 @@ class LoginThrottle(Base):
 
 
 # Tables of capabilities that live in their own packages (the metadata must be complete).
+import queues.abuse.models  # noqa: E402
 import queues.liaison.models  # noqa: E402
 import queues.liaison.retention_models  # noqa: E402
 import queues.team.models  # noqa: E402
+import queues.targets.models  # noqa: E402
 import queues.triage.feedback_models  # noqa: E402
 import queues.triage.models  # noqa: E402
 import queues.trust.models  # noqa: E402, F401

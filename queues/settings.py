@@ -183,6 +183,20 @@ class Settings:
     twofactor_key_file: the key that encrypts TOTP secrets in the database (created on
         first use, mode 0600); "" = var_dir/twofactor_key. Copy it to every web host; a
         lost key means everyone enrols again.
+    target_check_seconds: how often `work` and `serve` look for tickets past their response
+        target (queues.targets.breaches); the targets themselves are per queue, set by staff
+        (defaults in queues/targets/defaults.toml).
+    abuse_blocked_action: what becomes of mail from a blocked sender (queues.abuse): "hold"
+        (kept for staff to release or discard) or "ignore" (kept as ignored mail, listed
+        and releasable all the same); never a ticket of its own until released.
+    abuse_tickets_per_sender_per_day: new tickets one sender may open in 24 hours; beyond
+        it their mail is added to their newest open ticket (0 = no cap).
+    abuse_flood_window_minutes / abuse_flood_min_senders / abuse_flood_max_distance /
+        abuse_flood_min_words: a report whose similarity key (queues.abuse.similarity) is
+        within `abuse_flood_max_distance` bits of reports from at least
+        `abuse_flood_min_senders` senders (its own included) in the window is collapsed into
+        the first of them, which counts them; reports of fewer than `abuse_flood_min_words`
+        words are never collapsed. abuse_flood_min_senders 0 or 1 = never collapse.
     """
 
     database_url: str = ""
@@ -251,10 +265,19 @@ class Settings:
     set_password_hours: float = 72.0
     twofactor_required_roles: tuple[str, ...] = ("specialist", "staff")
     twofactor_key_file: str = ""
+    target_check_seconds: float = 60.0
+    abuse_blocked_action: str = "hold"
+    abuse_tickets_per_sender_per_day: int = 5
+    abuse_flood_window_minutes: float = 60.0
+    abuse_flood_min_senders: int = 3
+    abuse_flood_max_distance: int = 8
+    abuse_flood_min_words: int = 8
 
     def __post_init__(self) -> None:
         if self.relay_security not in ("none", "starttls", "tls"):
             raise SettingsError("relay_security must be none, starttls or tls")
+        if self.abuse_blocked_action not in ("hold", "ignore"):
+            raise SettingsError("abuse_blocked_action must be hold or ignore")
         if not self.database_url:
             db = (Path(self.var_dir) / "switchboard.db").resolve()
             object.__setattr__(self, "database_url", f"sqlite:///{db}")
@@ -271,12 +294,22 @@ class Settings:
             "liaison_max_mail_bytes",
             "apply_per_client_per_day",
             "apply_per_address_per_day",
+            "abuse_tickets_per_sender_per_day",
+            "abuse_flood_min_senders",
+            "abuse_flood_max_distance",
+            "abuse_flood_min_words",
         ):
             if getattr(self, key) < 0:
                 raise SettingsError(f"{key} must not be negative")
         if self.retention_default_days < 0 or any(d < 0 for d in self.retention_days.values()):
             raise SettingsError("retention_days must not be negative (0 keeps for ever)")
-        for key in ("ingest_lease_seconds", "outbox_lease_seconds", "set_password_hours"):
+        for key in (
+            "ingest_lease_seconds",
+            "outbox_lease_seconds",
+            "set_password_hours",
+            "target_check_seconds",
+            "abuse_flood_window_minutes",
+        ):
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive")
         roles = tuple(r.strip().lower() for r in self.twofactor_required_roles)

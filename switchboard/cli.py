@@ -406,6 +406,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     """Start the ingest and outbox runners; returns their threads and the ingest wake event."""
     from mailgate.delivery import OutboxRunner
     from mailgate.runners import IngestRunner
+    from queues.targets.breaches import breach_timer
 
     wake_ingest, wake_outbox = threading.Event(), threading.Event()
     count = app.settings.ingest_runners or (2 if app.engine.dialect.name == "postgresql" else 1)
@@ -429,6 +430,8 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
         _thread("pending", lambda: _reopen_pending(app.sessions, stop)),
         _thread("purge", lambda: purge_timer(app.sessions, app.settings, stop)),
+        # Tickets past their response target (issue 13): priority up, on-duty and staff told.
+        _thread("targets", lambda: breach_timer(app.sessions, app.settings, stop)),
     ]
     return threads, wake_ingest
 
