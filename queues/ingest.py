@@ -841,8 +841,6 @@ def _add_to_host(
             "queue_id": place.queue.id,
         }
     conn.execute(UPDATE_TICKET, changes)
-    if "state" in changes or "queue_id" in changes:  # the reporter may hear of it
-        reporter_status.mark_due(session, int(str(changes["tid"])), now)
     if "state" in changes or "queue_id" in changes:
         state = changes.get("state")
         new_state = state if isinstance(state, TicketState) else None
