@@ -56,5 +56,7 @@ def split_quotes(text: str) -> list[Part]:
 
 
 def _trimmed(parts: list[Part]) -> list[Part]:
-    """Blank-only own parts between quotes are left out; nothing of substance is lost."""
-    return [p for p in parts if p.quoted or p.text.strip()] or parts[:1]
+    """Blank lines at the edges of a part, and blank-only parts, are left out; nothing of
+    substance is lost."""
+    kept = [Part(p.text.strip("\n"), p.quoted) for p in parts if p.text.strip()]
+    return kept or [Part("", False)]
