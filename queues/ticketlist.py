@@ -12,20 +12,24 @@ are read as two segments, those with a value (ordered by value, id) then those w
 (ordered by id), each seek served by an index.
 
 Counts are capped (MAX_COUNT): "more than 10,000" needs no full scan.
+
+Due (issue 13, queues.targets): `due_at` sorts like `waiting_since` (soonest first, tickets
+with nothing due last), and the due filter keeps the overdue tickets, those due within an
+hour or a day, or those with nothing due (pending, closed, or no target), at `now`.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from queues.access import visible_tickets
-from queues.models import Ticket, TicketState, User
+from queues.models import Ticket, TicketState, User, utcnow
 
 PAGE_SIZE = 50
 MAX_COUNT = 10_000
@@ -38,6 +42,7 @@ class SortKey(enum.StrEnum):
     PRIORITY = "priority"
     NUMBER = "number"
     WAITING = "waiting"
+    DUE = "due"
 
 
 _COLUMNS: dict[SortKey, Any] = {
@@ -46,8 +51,9 @@ _COLUMNS: dict[SortKey, Any] = {
     SortKey.PRIORITY: Ticket.priority,
     SortKey.NUMBER: Ticket.number,
     SortKey.WAITING: Ticket.waiting_since,
+    SortKey.DUE: Ticket.due_at,
 }
-NULLABLE = frozenset({SortKey.WAITING})
+NULLABLE = frozenset({SortKey.WAITING, SortKey.DUE})
 # What a click on a column header shows first: newest, highest, longest waiting.
 DEFAULT_DESCENDING: dict[SortKey, bool] = {
     SortKey.UPDATED: True,
@@ -55,6 +61,7 @@ DEFAULT_DESCENDING: dict[SortKey, bool] = {
     SortKey.PRIORITY: True,
     SortKey.NUMBER: True,
     SortKey.WAITING: False,
+    SortKey.DUE: False,
 }
 
 
@@ -65,6 +72,18 @@ class StateFilter(enum.StrEnum):
     OPEN = "open"
     PENDING = "pending"
     CLOSED = "closed"
+
+
+class DueFilter(enum.StrEnum):
+    ANY = "any"
+    OVERDUE = "overdue"  # past its response target
+    HOUR = "hour"  # overdue or due within an hour
+    DAY = "day"  # overdue or due within a day
+    NONE = "none"  # nothing due: pending, closed, or a queue without targets
+
+
+DUE_WITHIN = {DueFilter.OVERDUE: timedelta(0), DueFilter.HOUR: timedelta(hours=1)}
+DUE_WITHIN[DueFilter.DAY] = timedelta(days=1)
 
 
 class OwnerFilter(enum.StrEnum):
@@ -81,6 +100,7 @@ class ListFilter:
     owner: OwnerFilter = OwnerFilter.ANY
     owner_id: int | None = None
     flagged: bool | None = None
+    due: DueFilter = DueFilter.ANY
 
 
 @dataclass(frozen=True)
@@ -122,7 +142,7 @@ class Cursor:
 
 
 def _parse_value(key: SortKey, raw: str) -> Any:
-    if key in (SortKey.UPDATED, SortKey.CREATED, SortKey.WAITING):
+    if key in (SortKey.UPDATED, SortKey.CREATED, SortKey.WAITING, SortKey.DUE):
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime in a cursor")
@@ -156,7 +176,9 @@ def base_query(
     return stmt
 
 
-def apply_filter(stmt: Select[Ticket], flt: ListFilter, me: User) -> Select[Ticket]:
+def apply_filter(
+    stmt: Select[Ticket], flt: ListFilter, me: User, now: datetime | None = None
+) -> Select[Ticket]:
     if flt.state is StateFilter.ACTIVE:
         # IN rather than != closed: the indexes can seek to each state.
         stmt = stmt.where(Ticket.state.in_(ACTIVE_STATES))
@@ -172,6 +194,10 @@ def apply_filter(stmt: Select[Ticket], flt: ListFilter, me: User) -> Select[Tick
         stmt = stmt.where(Ticket.owner_id == flt.owner_id)
     if flt.flagged is not None:
         stmt = stmt.where(Ticket.flagged.is_(flt.flagged))
+    if flt.due is DueFilter.NONE:
+        stmt = stmt.where(Ticket.due_at.is_(None))
+    elif flt.due in DUE_WITHIN:
+        stmt = stmt.where(Ticket.due_at <= (now or utcnow()) + DUE_WITHIN[flt.due])
     return stmt
 
 

@@ -22,6 +22,7 @@ from webui import (
     account,
     auth,
     config,
+    dashboard,
     db,
     errors,
     escalate,
@@ -35,11 +36,13 @@ from webui import (
     partners,
     security,
     staff,
+    staff_abuse,
     staff_mail,
     staff_rules,
     staff_templates,
     staff_triage,
     staffhub,
+    targets,
     tickets,
     work,
 )
@@ -70,5 +73,10 @@ def create_app(
     for module in (staffhub, staff_templates, staff_rules, staff_mail, staff_triage):
         app.register_blueprint(module.bp)
     liaison.init_app(app)  # its blueprint and the source ticket's police status
+    # Response targets, the dashboard and the abuse controls (issue 13); the first and the
+    # last also give the ticket page and the lists what is due and the sender's standing.
+    targets.init_app(app)
+    app.register_blueprint(dashboard.bp)
+    staff_abuse.init_app(app)
     app.register_blueprint(partners.bp)
     return app

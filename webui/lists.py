@@ -25,6 +25,7 @@ from queues.ticketlist import (
     DEFAULT_DESCENDING,
     PAGE_SIZE,
     Cursor,
+    DueFilter,
     ListFilter,
     OwnerFilter,
     Page,
@@ -44,7 +45,7 @@ from webui.timefmt import since, stamp
 bp = Blueprint("lists", __name__)
 
 # The query parameters a list understands; links keep exactly these.
-LIST_PARAMETERS = ("state", "priority", "owner", "flagged", "sort", "dir")
+LIST_PARAMETERS = ("state", "priority", "owner", "flagged", "due", "sort", "dir")
 MAX_SEARCH_PAGES = MAX_RESULTS // PAGE_SIZE
 PRIORITY_CHOICES = [(1, "1 low"), (2, "2"), (3, "3 normal"), (4, "4 high"), (5, "5 urgent")]
 STATE_CHOICES = [
@@ -91,17 +92,20 @@ def read_params(args: Mapping[str, str], *, owner_filter: bool = True) -> ListPa
     flagged = {"yes": True, "no": False}.get(args.get("flagged", ""))
     if flagged is not None:
         values["flagged"] = args["flagged"]
+    due = _choice(args.get("due"), DueFilter, DueFilter.ANY)
+    if due is not DueFilter.ANY:
+        values["due"] = due.value
     key = _choice(args.get("sort"), SortKey, SortKey.UPDATED)
     descending = DEFAULT_DESCENDING[key]
     if args.get("dir") in ("asc", "desc"):
         descending = args["dir"] == "desc"
     values["sort"] = key.value
     values["dir"] = "desc" if descending else "asc"
-    flt = ListFilter(state, priority, owner, owner_id, flagged)
+    flt = ListFilter(state, priority, owner, owner_id, flagged, due)
     return ListParams(flt, Sort(key, descending), values)
 
 
-_E = TypeVar("_E", StateFilter, SortKey)
+_E = TypeVar("_E", StateFilter, SortKey, DueFilter)
 
 
 def _choice(raw: str | None, kind: type[_E], default: _E) -> _E:

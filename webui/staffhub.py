@@ -46,6 +46,23 @@ STAFF_PAGES: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "Response and abuse",
+        (
+            StaffPage(
+                "targets.index",
+                "Response targets",
+                "How soon each queue's reporters hear from us: first response and update "
+                "targets in hours; tickets past them are raised and the agents on duty told.",
+            ),
+            StaffPage(
+                "staff_abuse.index",
+                "Abuse controls",
+                "Block and allow lists, senders marked abusive, mail held for a decision, "
+                "and what the per-sender cap and flood collapsing did (undo any of it).",
+            ),
+        ),
+    ),
+    Group(
         "Mail and routing",
         (
             StaffPage(

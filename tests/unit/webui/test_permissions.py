@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 
+from queues.abuse.models import AbuseAction, SenderRule
 from queues.liaison.models import (
     CaseIdentifier,
     IdentifierKind,
@@ -156,6 +157,21 @@ POLICY: dict[str, Policy] = {
     "partners.set_policy": Policy(Audience.STAFF),
     "partners.new_template": Policy(Audience.STAFF),
     "partners.edit_template": Policy(Audience.STAFF),
+    # Issue 13: the dashboard is every agent's (over the queues they may see: test_dashboard);
+    # response targets and abuse controls are staff's; any agent who sees a ticket may mark
+    # its sender abusive.
+    "dashboard.index": Policy(Audience.AGENT),
+    "dashboard.chart": Policy(Audience.AGENT),
+    "dashboard.export": Policy(Audience.AGENT),
+    "targets.index": Policy(Audience.STAFF),
+    "targets.save": Policy(Audience.STAFF),
+    "staff_abuse.index": Policy(Audience.STAFF),
+    "staff_abuse.add": Policy(Audience.STAFF),
+    "staff_abuse.remove": Policy(Audience.STAFF),
+    "staff_abuse.release": Policy(Audience.STAFF),
+    "staff_abuse.discard": Policy(Audience.STAFF),
+    "staff_abuse.split": Policy(Audience.STAFF),
+    "staff_abuse.mark": Policy(Audience.AGENT, ticket=True),
 }
 
 # Who may see each queue (DESIGN.md "Need to know").
@@ -176,7 +192,16 @@ QUEUE_ARGUMENTS = {"slug"}
 STAFF_OBJECT_ARGUMENTS = {"template_id", "rule_id", "inbound_id", "outbox_id", "queue_id"}
 # ... and the police-liaison rows (a case with an identifier, a partner, a referral template).
 STAFF_OBJECT_ARGUMENTS |= {"case_id", "identifier_id", "partner_id", "referral_template_id"}
-REMOVING_ENDPOINTS = ("staff_templates.delete", "staff_rules.delete", "staff_mail.discard")
+# ... and an abuse list entry and a held message (webui.staff_abuse).
+STAFF_OBJECT_ARGUMENTS |= {"entry_id", "action_id"}
+# A dashboard figure's key (webui.dashboard).
+FIGURE_ARGUMENTS = {"key": "backlog"}
+REMOVING_ENDPOINTS = (
+    "staff_templates.delete",
+    "staff_rules.delete",
+    "staff_mail.discard",
+    "staff_abuse.remove",
+)
 ROLES: tuple[Role | None, ...] = (None, Role.VOLUNTEER, Role.SPECIALIST, Role.STAFF)
 
 
@@ -207,6 +232,7 @@ def coverage_problems(app: Flask) -> list[str]:
     for rule in app.url_map.iter_rules():
         unknown = set(rule.arguments) - TICKET_ARGUMENTS - TICKET_PART_ARGUMENTS
         unknown -= {"user_id", "filename"} | QUEUE_ARGUMENTS | STAFF_OBJECT_ARGUMENTS
+        unknown -= set(FIGURE_ARGUMENTS)
         if unknown:
             problems.append(f"{rule.rule}: teach the matrix to fill {sorted(unknown)}")
         policy = POLICY.get(rule.endpoint)
@@ -230,6 +256,7 @@ def _fillings(rule: Rule, data: Data) -> Iterator[tuple[str | None, dict[str, ob
         values["user_id"] = data.user_id
     if "filename" in rule.arguments:
         values["filename"] = "switchboard.css"
+    values |= {k: v for k, v in FIGURE_ARGUMENTS.items() if k in rule.arguments}
     rows = data.spares if rule.endpoint in REMOVING_ENDPOINTS else data.staff_rows
     values |= {name: rows[name] for name in STAFF_OBJECT_ARGUMENTS & rule.arguments}
     if QUEUE_ARGUMENTS & rule.arguments:
@@ -361,7 +388,26 @@ def _add_staff_rows(factory: sessionmaker[Session], number: str) -> dict[str, in
             "inbound_id": inbound.id,
             "outbox_id": outbox.id,
             "queue_id": queue.id,
-        } | _add_liaison_rows(session, ticket)
+        } | _add_liaison_rows(session, ticket) | _add_abuse_rows(session, inbound)
+
+
+def _add_abuse_rows(session: Session, inbound: InboundMail) -> dict[str, int]:
+    """A block list entry and a message held for staff (webui.staff_abuse)."""
+    entry = SenderRule(
+        kind="block",
+        scope="address",
+        value=f"matrix-{uuid.uuid4().hex[:6]}@example.net",
+        reason="matrix",
+        created_by="staff@example.org",
+    )
+    session.add(entry)
+    session.flush()
+    held = AbuseAction(
+        kind="held", state="open", sender=entry.value, inbound_id=inbound.id, rule_id=entry.id
+    )
+    session.add(held)
+    session.flush()
+    return {"entry_id": entry.id, "action_id": held.id}
 
 
 def _add_liaison_rows(session: Session, source: Ticket) -> dict[str, int]:
