@@ -93,6 +93,7 @@ def _escalate(
     clock.breached_at = now
     before = ticket.priority
     ticket.priority = min(before + 1, int(Priority.URGENT))
+    ticket.updated_at = now
     session.add(
         TargetBreach(
             ticket_id=ticket.id, queue_id=ticket.queue_id, kind=clock.kind, due_at=due, at=now

@@ -111,7 +111,13 @@ _SELECT = select(
 ).where(_C.c.ticket_id == bindparam("tid"))
 _INSERT = insert(_C)
 _UPDATE = update(_C).where(_C.c.ticket_id == bindparam("tid"))
-SET_DUE = update(_T).where(_T.c.id == bindparam("tid")).values(due_at=bindparam("due"))
+# A new due time is not an update of the ticket: `updated_at` keeps its value (its
+# column's onupdate would otherwise set it to the present).
+SET_DUE = (
+    update(_T)
+    .where(_T.c.id == bindparam("tid"))
+    .values(due_at=bindparam("due"), updated_at=_T.c.updated_at)
+)
 
 
 def load(conn: Connection, ticket_id: int) -> Clock | None:

@@ -38,6 +38,7 @@ class Row:
     created_at: datetime
     updated_at: datetime
     waiting_since: datetime | None
+    due_at: datetime | None = None  # from the queue's response targets (queues.targets)
 
     def key(self, sort: str) -> Any:
         return {
@@ -46,6 +47,7 @@ class Row:
             "priority": self.priority,
             "number": self.number,
             "waiting": self.waiting_since,
+            "due": self.due_at,
         }[sort]
 
 
@@ -88,6 +90,7 @@ def make_tickets(
                 t.created_at,
                 t.updated_at,
                 t.waiting_since,
+                t.due_at,
             )
             for t in tickets
         ]

@@ -30,12 +30,18 @@ def main_nav(page: str) -> list[tuple[str, str | None]]:
 def test_the_main_navigation_is_short(auth: Auth, client: FlaskClient) -> None:
     auth.as_role(Role.VOLUNTEER)
     page = client.get("/").get_data(as_text=True)
-    assert [label for label, _ in main_nav(page)] == ["Overview", "My tickets", "Your account"]
+    assert [label for label, _ in main_nav(page)] == [
+        "Overview",
+        "My tickets",
+        "Dashboard",
+        "Your account",
+    ]
     auth.as_role(Role.STAFF)
     page = client.get("/").get_data(as_text=True)
     assert [label for label, _ in main_nav(page)] == [
         "Overview",
         "My tickets",
+        "Dashboard",
         "Staff",
         "Your account",
     ]
