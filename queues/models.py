@@ -564,6 +564,7 @@ import queues.liaison.models  # noqa: E402
 import queues.liaison.retention_models  # noqa: E402
 import queues.targets.models  # noqa: E402
 import queues.team.models  # noqa: E402
+import queues.team.rota_models  # noqa: E402
 import queues.triage.feedback_models  # noqa: E402
 import queues.triage.models  # noqa: E402
 import queues.trust.models  # noqa: E402, F401

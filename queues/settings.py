@@ -183,6 +183,15 @@ class Settings:
     twofactor_key_file: the key that encrypts TOTP secrets in the database (created on
         first use, mode 0600); "" = var_dir/twofactor_key. Copy it to every web host; a
         lost key means everyone enrols again.
+    oncall_queues: the queues whose new tickets the agents on duty are told of at once
+        (queues.team.oncall): a ticket created there or moved or escalated into them.
+    oncall_backup_minutes: when nobody has taken such a ticket (set an owner) this long
+        after the agents on duty were told, the shift's backup (else the next agents on
+        duty) and staff are told; then again after each further interval of this length.
+    oncall_max_steps: how many times at most the backup and staff are told about one ticket
+        (8 at 15 minutes: two hours of reminders); 0 = tell the agents on duty only.
+    oncall_poll_seconds: how often the on-call runner in `work` and `serve` looks for new
+        tickets (mail that becomes a ticket there wakes it at once).
     target_check_seconds: how often `work` and `serve` look for tickets past their response
         target (queues.targets.breaches); the targets themselves are per queue, set by staff
         (defaults in queues/targets/defaults.toml).
@@ -265,6 +274,10 @@ class Settings:
     set_password_hours: float = 72.0
     twofactor_required_roles: tuple[str, ...] = ("specialist", "staff")
     twofactor_key_file: str = ""
+    oncall_queues: tuple[str, ...] = ("specialist-safety",)
+    oncall_backup_minutes: float = 15.0
+    oncall_max_steps: int = 8
+    oncall_poll_seconds: float = 5.0
     target_check_seconds: float = 60.0
     abuse_blocked_action: str = "hold"
     abuse_tickets_per_sender_per_day: int = 5
@@ -294,6 +307,7 @@ class Settings:
             "liaison_max_mail_bytes",
             "apply_per_client_per_day",
             "apply_per_address_per_day",
+            "oncall_max_steps",
             "abuse_tickets_per_sender_per_day",
             "abuse_flood_min_senders",
             "abuse_flood_max_distance",
@@ -307,6 +321,8 @@ class Settings:
             "ingest_lease_seconds",
             "outbox_lease_seconds",
             "set_password_hours",
+            "oncall_backup_minutes",
+            "oncall_poll_seconds",
             "target_check_seconds",
             "abuse_flood_window_minutes",
         ):
@@ -359,6 +375,7 @@ def _convert(key: str, value: Any) -> Any:
             "dns_servers",
             "twofactor_required_roles",
             "placeholder_markers",
+            "oncall_queues",
         ):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(a) for a in items if str(a).strip())

@@ -403,22 +403,26 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
 
 
 def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], threading.Event]:
-    """Start the ingest and outbox runners; returns their threads and the ingest wake event."""
+    """Start the ingest, outbox and on-call runners and the timers; returns their threads
+    and the ingest wake event."""
     from mailgate.delivery import OutboxRunner
     from mailgate.runners import IngestRunner
     from queues.targets.breaches import breach_timer
+    from queues.team.oncall import OnCallRunner
 
-    wake_ingest, wake_outbox = threading.Event(), threading.Event()
+    wake_ingest, wake_outbox, wake_oncall = threading.Event(), threading.Event(), threading.Event()
+
+    def after_ingest(_outcome: object) -> None:
+        wake_outbox.set()  # an acknowledgement to send
+        wake_oncall.set()  # perhaps a ticket new in specialist-safety: on call looks at once
+
     count = app.settings.ingest_runners or (2 if app.engine.dialect.name == "postgresql" else 1)
     ingest_runners = [
-        IngestRunner(
-            app.sessions,
-            app.settings,
-            parse_message,
-            after_each=lambda _outcome: wake_outbox.set(),
-        )
+        IngestRunner(app.sessions, app.settings, parse_message, after_each=after_ingest)
         for _ in range(count)
     ]
+    # The agents on duty told of each ticket new in specialist-safety (issue 12).
+    oncall_runner = OnCallRunner(app.sessions, app.settings, after_mail=wake_outbox.set)
     outbox_runner = OutboxRunner(
         app.sessions, app.settings, lease=timedelta(seconds=app.settings.outbox_lease_seconds)
     )
@@ -428,6 +432,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
             for n, runner in enumerate(ingest_runners, 1)
         ),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
+        _thread("oncall", lambda: oncall_runner.run(stop, wake_oncall)),
         _thread("pending", lambda: _reopen_pending(app.sessions, stop)),
         _thread("purge", lambda: purge_timer(app.sessions, app.settings, stop)),
         # Tickets past their response target (issue 13): priority up, on-duty and staff told.

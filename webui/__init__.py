@@ -34,6 +34,8 @@ from webui import (
     login,
     navigation,
     partners,
+    rota,
+    rota_staff,
     security,
     staff,
     staff_abuse,
@@ -73,6 +75,8 @@ def create_app(
     for module in (staffhub, staff_templates, staff_rules, staff_mail, staff_triage):
         app.register_blueprint(module.bp)
     liaison.init_app(app)  # its blueprint and the source ticket's police status
+    for module in (rota, rota_staff):  # the rota and on call (issue 12)
+        app.register_blueprint(module.bp)
     # Response targets, the dashboard and the abuse controls (issue 13); the first and the
     # last also give the ticket page and the lists what is due and the sender's standing.
     targets.init_app(app)

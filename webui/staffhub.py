@@ -43,6 +43,12 @@ STAFF_PAGES: tuple[Group, ...] = (
                 "Agent accounts: add a vetted agent, change a role, disable or enable an "
                 "account, give a new one-time password.",
             ),
+            StaffPage(
+                "rota_staff.index",
+                "Shifts and swaps",
+                "The rota of every queue: define shifts in their own time zones, see the "
+                "hours without cover, approve or decline the swaps agents agreed on.",
+            ),
         ),
     ),
     Group(

@@ -34,6 +34,7 @@ def test_the_main_navigation_is_short(auth: Auth, client: FlaskClient) -> None:
         "Overview",
         "My tickets",
         "Dashboard",
+        "Rota",
         "Your account",
     ]
     auth.as_role(Role.STAFF)
@@ -42,6 +43,7 @@ def test_the_main_navigation_is_short(auth: Auth, client: FlaskClient) -> None:
         "Overview",
         "My tickets",
         "Dashboard",
+        "Rota",
         "Staff",
         "Your account",
     ]
@@ -66,6 +68,8 @@ def test_aria_current_marks_the_page_or_its_section(
         "/staff/rules/": {"Staff": "true"},
         "/staff/mail/quarantine": {"Staff": "true"},
         "/staff/mail/outbox": {"Staff": "true"},
+        "/rota/": {"Rota": "page"},
+        "/staff/rota/": {"Staff": "true"},
         f"/staff/tickets/{number}/audit": {"Staff": "true"},
         f"/tickets/{number}": {},
         "/search?q=x": {},
