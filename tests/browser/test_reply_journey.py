@@ -156,7 +156,7 @@ def test_reply_with_a_template_reaches_the_relay_threaded(
     body = page.get_by_label("Message")
     expect(body).to_have_value(
         "Dear Rita Requester,\n\nthank you for writing to us about ticket "
-        f"{ticket.number}. volunteer@example.org from General help is looking into it."
+        f"{ticket.number}. help@localhost from General help is looking into it."
     )
     expect(page.get_by_label("To", exact=True)).to_have_value(REQUESTER)
     expect(page.get_by_label("Subject")).to_have_value(
@@ -219,7 +219,7 @@ def test_second_agent_is_warned_and_cannot_send_over_the_lock(
     expect(first.get_by_text("You hold the answering lock")).to_be_visible()
 
     second.goto(f"/tickets/{ticket.number}")
-    warning = second.locator(".lock-warning")
+    warning = second.locator(".lock-top")  # at the top of the page (also in the panel)
     expect(warning).to_contain_text("volunteer@example.org is answering this ticket until")
     second.goto(f"/tickets/{ticket.number}/reply")
     expect(second.get_by_role("alert")).to_contain_text(

@@ -212,7 +212,7 @@ def test_the_reply_page_shows_the_newest_incoming_message_with_its_quote_folded(
     aside = re.search(r'<aside class="reply-context".*?</aside>', page, re.S)
     assert aside is not None
     shown = aside.group(0)
-    assert "The message you are answering" in shown and '<details class="answered" open>' in shown
+    assert "What you are answering" in shown and '<details class="answered" open>' in shown
     assert "It happened again tonight." in shown
     quoted = re.search(
         r'<details class="quoted">\s*<summary>Quoted text \(3 lines\)</summary>', shown
@@ -245,7 +245,7 @@ def test_a_reply_with_a_placeholder_comes_back_with_its_text_and_where(
     assert "so it was not sent" in page
     assert "the message, line 3: [What happens next, in plain words.]" in page
     assert html.escape(body, quote=False) in response.get_data(as_text=True)  # kept
-    assert "The message you are answering" in page
+    assert "What you are answering" in page
     with factory() as session:
         assert session.scalars(select(OutboxMessage)).all() == []
 
