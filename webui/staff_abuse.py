@@ -45,8 +45,16 @@ def _back() -> Response:
     return redirect(url_for("staff_abuse.index"))
 
 
-def _note(writer: Session, detail: str) -> None:
-    record_staff_change(writer, agent().user, client_address(), detail[:200])
+def _me() -> User:
+    """The signed-in agent, read before a write transaction begins (what the request's
+    session reads inside one would be read in a transaction of its own)."""
+    me = agent().user
+    _ = me.id, me.email
+    return me
+
+
+def _note(writer: Session, me: User, detail: str) -> None:
+    record_staff_change(writer, me, client_address(), detail[:200])
 
 
 @bp.get("/staff/abuse")
@@ -87,6 +95,7 @@ def _expiry(raw: str, now: datetime) -> datetime | None:
 def add() -> Response:
     staff_only()
     now = utcnow()
+    me = _me()
     try:
         with db.writing() as writer:
             rule = add_rule(
@@ -94,11 +103,11 @@ def add() -> Response:
                 request.form.get("kind", ""),
                 request.form.get("target", "")[:400],
                 request.form.get("reason", ""),
-                agent().user.email,
+                me.email,
                 now,
                 expires_at=_expiry(request.form.get("expires_days", ""), now),
             )
-            _note(writer, f"abuse list: {rule.kind} entry {rule.id} added")
+            _note(writer, me, f"abuse list: {rule.kind} entry {rule.id} added")
     except ListError as exc:
         flash(str(exc))
         return _back()
@@ -109,13 +118,14 @@ def add() -> Response:
 @bp.post("/staff/abuse/entries/<int:entry_id>/remove")
 def remove(entry_id: int) -> Response:
     staff_only()
+    me = _me()
     try:
         with db.writing() as writer:
             rule = writer.get(SenderRule, entry_id)
             if rule is None:
                 raise ListError("There is no such entry.")
-            remove_rule(writer, rule, agent().user.email, utcnow())
-            _note(writer, f"abuse list: {rule.kind} entry {rule.id} ended")
+            remove_rule(writer, rule, me.email, utcnow())
+            _note(writer, me, f"abuse list: {rule.kind} entry {rule.id} ended")
     except ListError as exc:
         flash(str(exc))
         return _back()
@@ -126,13 +136,13 @@ def remove(entry_id: int) -> Response:
 def _decide(action_id: int, decide: Callable[[Session, AbuseAction, User], str]) -> str | None:
     """Run a staff decision on an action in a write transaction; returns what to say, or
     None when it could not be done (the reason is flashed)."""
+    user_id = _me().id
     try:
         with db.writing() as writer:
             action = writer.get(AbuseAction, action_id)
             if action is None:
                 raise actions.ActionError("There is no such message.")
-            me = writer.get_one(User, agent().user.id)
-            return decide(writer, action, me)
+            return decide(writer, action, writer.get_one(User, user_id))
     except actions.ActionError as exc:
         flash(str(exc))
         return None
@@ -149,7 +159,7 @@ def release(action_id: int) -> Response:
 
     def decide(writer: Session, action: AbuseAction, me: User) -> str:
         actions.release(writer, action, me, utcnow())
-        _note(writer, f"abuse control: message {action.inbound_id} released")
+        _note(writer, me, f"abuse control: message {action.inbound_id} released")
         return str(action.inbound_id)
 
     released = _decide(action_id, decide)
@@ -171,7 +181,7 @@ def discard(action_id: int) -> Response:
 
     def decide(writer: Session, action: AbuseAction, me: User) -> str:
         actions.discard(writer, action, me, utcnow())
-        _note(writer, f"abuse control: held message {action.inbound_id} discarded")
+        _note(writer, me, f"abuse control: held message {action.inbound_id} discarded")
         return "The message stays held: kept, no ticket, nothing sent."
 
     said = _decide(action_id, decide)
@@ -186,7 +196,8 @@ def split(action_id: int) -> Response:
 
     def decide(writer: Session, action: AbuseAction, me: User) -> str:
         ticket = actions.split_out(writer, action, me, _settings(), utcnow())
-        _note(writer, f"abuse control: message {action.inbound_id} split out, ticket {ticket.id}")
+        detail = f"abuse control: message {action.inbound_id} split out, ticket {ticket.id}"
+        _note(writer, me, detail)
         return f"The message is now ticket {ticket.number}."
 
     said = _decide(action_id, decide)
@@ -201,18 +212,19 @@ def split(action_id: int) -> Response:
 @bp.post("/tickets/<number>/abusive")
 def mark(number: str) -> Response:
     found = ticket_or_404(number, AuditAction.CHANGE, "sender marked abusive")
-    me = agent().user
+    ticket_id, back = found.id, ticket_url(found.number)
+    me = _me()
     try:
         with db.writing() as writer:
-            ticket = writer.get_one(Ticket, found.id)
+            ticket = writer.get_one(Ticket, ticket_id)
             reason = request.form.get("reason", "")
             rule = actions.mark_abusive(writer, ticket, me, reason, utcnow())
-            _note(writer, f"abuse list: abusive entry {rule.id} added from a ticket")
+            _note(writer, me, f"abuse list: abusive entry {rule.id} added from a ticket")
     except ListError as exc:
         flash(str(exc))
-        return redirect(ticket_url(found.number))
+        return redirect(back)
     flash("The sender is marked abusive: no more automatic mail; new reports are held for staff.")
-    return redirect(ticket_url(found.number))
+    return redirect(back)
 
 
 def sender_standing(ticket: Ticket) -> Standing:

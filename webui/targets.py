@@ -153,6 +153,7 @@ def _parse_hours(raw: str, label: str) -> int | None:
 @bp.post("/<int:queue_id>")
 def save(queue_id: int) -> Response:
     me = agent().user
+    _ = me.email  # read before the write transaction begins
     defaults = request.form.get("action") == "defaults"
     try:
         first = _parse_hours(request.form.get("first_response", ""), "First response")
