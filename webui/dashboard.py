@@ -57,6 +57,7 @@ def _chart(fig: Figure) -> pygal.Graph:
         style=STYLE,
         width=800,
         height=360,
+        explicit_size=True,  # width and height on the <svg>: the image's own size
         disable_xml_declaration=True,
         js=[],
         show_legend=True,
