@@ -184,3 +184,50 @@ def test_a_volunteer_escalates_a_missed_report_and_the_specialist_and_staff_see_
     expect(threat.locator("th")).to_have_text("threat of harm")
     assert int(threat.locator("td").first.inner_text()) >= 1
     expect(staff.locator("main")).to_contain_text("switchboard triage evaluate")
+
+
+def test_a_specialist_sends_it_back_and_staff_try_a_phrase(
+    pages: Any, live_server: LiveServer, factory: sessionmaker[Session], database_url: str
+) -> None:
+    number = missed_report(factory, database_url)
+    volunteer: Page = pages.open()
+    sign_in(volunteer, live_server.email(Role.VOLUNTEER))
+    volunteer.goto(f"/tickets/{number}")
+    volunteer.get_by_role("button", name="Escalate to specialists").click()
+    expect(volunteer.get_by_role("status").first).to_contain_text(f"ticket {number}")
+
+    # Not serious: the page names who will then see it, and a reason is required.
+    specialist: Page = pages.open()
+    sign_in(specialist, live_server.email(Role.SPECIALIST))
+    specialist.goto(f"/tickets/{number}")
+    specialist.get_by_role("link", name="Not serious: back to general help").click()
+    expect(specialist.get_by_role("note")).to_contain_text(
+        "all volunteers, specialists and staff (3 agents) will see it"
+    )
+    specialist.get_by_role("button", name="Move it to General help").click()
+    expect(specialist.get_by_role("alert")).to_contain_text("reason is required")
+    specialist.get_by_label("Why is it not serious? (required)").fill("A bus timetable question.")
+    specialist.get_by_role("button", name="Move it to General help").click()
+    expect(specialist.get_by_role("status").first).to_contain_text("recorded as a false alarm")
+    expect(specialist.locator("section.escalations")).to_contain_text("Moved back as a false alarm")
+    response = volunteer.goto(f"/tickets/{number}")
+    assert response is not None and response.status == 200  # general help again
+
+    # Staff preview a phrase over recent tickets (nothing saved), then switch an entry off.
+    staff: Page = pages.open()
+    sign_in(staff, live_server.email(Role.STAFF))
+    staff.goto("/staff/triage/figures")
+    moved = staff.locator("dl.facts div").filter(has_text="Moved back (false alarms)")
+    assert int(moved.locator("dd").inner_text()) >= 1
+    staff.goto("/staff/triage/new")
+    staff.get_by_label("Kind of risk").select_option("threat")
+    staff.get_by_label("Pattern").fill("which bus (?:i|she) takes?")
+    staff.get_by_role("button", name="Preview").click()
+    preview = staff.locator("section.preview")
+    expect(preview).to_contain_text("this phrase would have flagged")
+    expect(preview.get_by_role("link", name=f"Ticket {number}")).to_be_visible()
+    staff.goto("/staff/triage/?language=en&q=kill-you")
+    staff.get_by_role("button", name="Switch off en/kill-you", exact=True).click()
+    expect(staff.get_by_role("status").first).to_contain_text("en/kill-you is switched off")
+    staff.get_by_role("button", name="Switch on en/kill-you", exact=True).click()
+    expect(staff.get_by_role("status").first).to_contain_text("en/kill-you is switched on")
