@@ -775,6 +775,7 @@ def _abuse_host(
     """The ticket the per-sender cap or a flood adds this report to, and which; (None, "")
     for a ticket of its own. Never into a ticket fewer people may see than this report's
     queue (a serious report must not land where volunteers read it)."""
+    gate.serialize(conn)
     host, what = None, CAPPED
     if requester is not None:
         host = gate.over_cap(conn, requester.id, settings, now)

@@ -12,13 +12,19 @@ too (`released`): releasing is how a hold is undone.
 Every answer that changed what became of a message is an `abuse_actions` row: what, to
 whose mail, which entry or rule, and where the message went. All functions take `now`, so
 caps and windows are tested on a controlled clock.
+
+Several runners decide at once on PostgreSQL: two messages from one sender counted in two
+transactions could both find the sender under the cap, and two flood reports could each
+miss the other. `serialize` takes a transaction-scoped advisory lock before the counting,
+so those decisions take turns (new tickets take turns anyway, on the ticket number
+counter); SQLite's single writer already does.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from queues.abuse.models import RELEASED, AbuseAction, Flood, ReportFingerprint
 from queues.abuse.similarity import distance
@@ -28,6 +34,8 @@ from queues.settings import Settings
 DAY = timedelta(days=1)
 # The most recent keys a new report is compared with (a bound on the work per message).
 MAX_CANDIDATES = 2000
+# The advisory lock key of the controls' decisions (any constant of our own).
+LOCK_KEY = 0x5357_4142  # "SWAB"
 
 _A = table_of(AbuseAction)
 _T = table_of(Ticket)
@@ -89,6 +97,12 @@ def record(
         },
     ).scalar_one()
     return action_id
+
+
+def serialize(conn: Connection) -> None:
+    """Let one transaction at a time count caps and floods (PostgreSQL; until commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def released(conn: Connection, inbound_id: int) -> bool:
