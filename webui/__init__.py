@@ -20,6 +20,7 @@ from queues.resources import templates_dir
 from queues.settings import Settings, load_settings
 from webui import (
     account,
+    apply,
     auth,
     config,
     dashboard,
@@ -32,6 +33,7 @@ from webui import (
     liaison,
     lists,
     login,
+    mentor,
     navigation,
     partners,
     rota,
@@ -45,7 +47,9 @@ from webui import (
     staff_triage,
     staffhub,
     targets,
+    team,
     tickets,
+    twofactor,
     work,
 )
 
@@ -70,6 +74,10 @@ def create_app(
     i18n.init_app(app)
     navigation.init_app(app)
     account.init_app(app)  # its page, and a password someone else set is replaced first
+    twofactor.init_app(app)  # sign-in codes and enrolment (issue 12)
+    mentor.init_app(app)  # replies waiting for review, and the navigation's "Reviews"
+    for module in (apply, team):  # applications, vetting, agents' pages (issue 12)
+        app.register_blueprint(module.bp)
     for module in (auth, home, staff, tickets, work, lists, escalate):
         app.register_blueprint(module.bp)
     for module in (staffhub, staff_templates, staff_rules, staff_mail, staff_triage):

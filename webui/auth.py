@@ -1,7 +1,8 @@
 """The `auth` blueprint: sign in, sign out, change password.
 
 Signing in answers the same message, after the same work (one password hash check and
-one write), whether the address belongs to an account, a disabled account or nobody.
+one write), whether the address belongs to an account, a disabled account or nobody. An
+agent with a second factor then gives a code before any session starts (webui.twofactor).
 
 Guessing is throttled with OWASP's device-cookie scheme (webui.devices): a browser where
 the agent signed in before brings a device cookie, and its attempts count against that
@@ -25,7 +26,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import login_user, logout_user
+from flask_login import logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import update
 from werkzeug.wrappers import Response
@@ -35,8 +36,8 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from queues.access import MAX_PASSWORD_LENGTH, check_new_password, find_user, set_password
 from queues.accounts import hash_password, needs_rehash, verify_password
 from queues.models import User
-from webui import db, devices, sessions, throttle
-from webui.login import Agent, agent, client_address, dummy_user, lifetimes, signed_in, utcnow
+from webui import db, devices, sessions, throttle, twofactor
+from webui.login import agent, client_address, dummy_user, lifetimes, signed_in, utcnow
 from webui.security import public, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -94,9 +95,7 @@ def _throttled(template: str, form: FlaskForm, until: datetime, now: datetime) -
 
 
 def _sign_in(user: User, token: str) -> None:
-    # Nothing from before sign-in (an old CSRF token, say) survives into the new session.
-    session.clear()
-    login_user(Agent(user, token))
+    twofactor.finish_sign_in(user, token)  # a fresh Flask session; enrol first if due
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -122,6 +121,7 @@ def login() -> Response | str:
             throttle.record_failure(writer, [item.key for item in limits], now, window)
         return render_template("webui/auth/login.html", form=form, error=WRONG_LOGIN)
     rehash = hash_password(form.password.data) if needs_rehash(user) else None
+    code_step = twofactor.asks_for_code(user)
     with db.writing() as writer:
         # This device's count, or (untrusted) the account's; never the client's, and a
         # trusted sign-in leaves the untrusted count to run out: the stranger stays slowed.
@@ -129,9 +129,13 @@ def login() -> Response | str:
         if rehash is not None:  # stronger parameters than when it was set
             writer.execute(update(User).where(User.id == user.id).values(password_hash=rehash))
         sessions.prune(writer, now, lifetimes())
-        token = sessions.start(writer, user, client_address(), now)
-    _sign_in(user, token)
-    response = redirect(safe_next(request.args.get("next")) or url_for("home.index"))
+        token = None if code_step else sessions.start(writer, user, client_address(), now)
+    target = safe_next(request.args.get("next"))
+    if token is None:  # no session before the code (webui.twofactor)
+        response = twofactor.ask_for_code(user, target)
+    else:
+        _sign_in(user, token)
+        response = redirect(target or url_for("home.index"))
     devices.remember(response, email)
     return response
 

@@ -1,13 +1,16 @@
-"""Ask for the password again before the actions that hand evidence over or let it leave.
+"""Ask for the password (and a two-factor code) again before sensitive actions.
 
-Approving or confirming a police referral, downloading an evidence package and exporting
-the disclosure register each need the signed-in agent's password, typed into the very form
-that does it (field `reauth_password`, templates/webui/liaison/_reauth.html), every time: a
-session left open on a shared computer is not enough. Two-factor codes come with another
-issue and belong here, in `check`, so the views need not change.
+Approving or confirming a police referral, downloading an evidence package, exporting the
+disclosure register, changing an agent's role or two-factor sign-in, reading a ticket's
+audit log and making new recovery codes each need the signed-in agent's password, typed
+into the very form that does it (field `reauth_password`, templates/webui/liaison/
+_reauth.html), every time: a session left open on a shared computer is not enough. An agent
+who signs in with a second factor (queues.team.twofactor) must also give a code from their
+app or a recovery code (field `reauth_code`); the code is used up like at sign-in.
 
-A wrong password counts against the account's sign-in throttle like a failed sign-in, so a
-borrowed session cannot be used to guess it; nothing is done and the page says why.
+A wrong password counts against the account's sign-in throttle like a failed sign-in, and a
+wrong code against the account's code throttle, so a borrowed session cannot be used to
+guess either; nothing is done and the page says why.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from werkzeug.wrappers import Response
 
 from queues.access import MAX_PASSWORD_LENGTH
 from queues.accounts import verify_password
+from queues.models import User
+from queues.team import twofactor
 from webui import db, throttle
 from webui.login import agent
 
 FIELD = "reauth_password"
+CODE_FIELD = "reauth_code"
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -35,7 +41,8 @@ def _limit() -> throttle.Limit:
 
 
 def check(action: str) -> str | None:
-    """None when the form carries the signed-in agent's password; else why not (to show)."""
+    """None when the form carries the signed-in agent's password (and, when they use two-factor
+    sign-in, a good code); else why not (to show)."""
     typed = request.form.get(FIELD, "")
     if not typed:
         return f"Enter your password to {action}."
@@ -49,6 +56,29 @@ def check(action: str) -> str | None:
         with db.writing() as writer:
             throttle.record_failure(writer, [limit.key], now, window)
         return f"That is not your password: nothing was done. Enter it again to {action}."
+    if twofactor.enrolled(db.session(), me.user.id):
+        return _check_code(action, me.user.id, now, window)
+    return None
+
+
+def _check_code(action: str, user_id: int, now: datetime, window: timedelta) -> str | None:
+    # Imported here: webui.twofactor uses this module's decorator for its own views.
+    from webui.twofactor import box, code_limit
+
+    typed = request.form.get(CODE_FIELD, "")[:40]
+    if not typed.strip():
+        return f"Enter a code from your two-factor app (or a recovery code) to {action}."
+    limit = code_limit(user_id)
+    if throttle.blocked_until(db.session(), [limit], now, window) is not None:
+        return "Too many wrong codes. Please wait a few minutes and try again."
+    with db.writing() as writer:
+        used = twofactor.verify(writer, writer.get_one(User, user_id), typed, box(), now)
+        if used is None:
+            throttle.record_failure(writer, [limit.key], now, window)
+    if used is None:
+        return (
+            f"That code is not right, or was used already: nothing was done. Try again to {action}."
+        )
     return None
 
 

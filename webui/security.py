@@ -1,7 +1,9 @@
 """Security that applies to every response: sign-in required by default, and the headers.
 
 Every endpoint needs a signed-in agent unless its view is marked `@public` (the login page,
-the stylesheet): a new view is protected even if its author forgets. Every response gets a
+the stylesheet): a new view is protected even if its author forgets. An agent who must use
+a second factor but has none yet (marked at sign-in by webui.twofactor) is sent to enrol
+before any other page opens. Every response gets a
 strict Content-Security-Policy and the usual headers; every page but the stylesheet is
 `Cache-Control: no-store`, so no ticket is left in a shared computer's cache.
 """
@@ -9,7 +11,7 @@ strict Content-Security-Policy and the usual headers; every page but the stylesh
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, redirect, request, session, url_for
@@ -33,6 +35,11 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 PUBLIC_ENDPOINTS = frozenset({"static"})
+# Set in the signed session at sign-in for an agent who must enrol a second factor first;
+# what they may open meanwhile (changing a password someone else set comes first: webui.
+# account sends them there, so it must stay open here too).
+ENROL_FIRST = "switchboard.enrol_first"
+WHILE_ENROLLING = frozenset({"twofactor.enrol", "auth.logout", "auth.password", "static"})
 
 
 def public(view: View) -> View:
@@ -70,6 +77,18 @@ def _require_login() -> BaseResponse | None:
     return redirect(url_for("auth.login", next=safe_next(target)))
 
 
+def _enrol_first() -> BaseResponse | str | None:
+    endpoint = request.endpoint
+    if not session.get(ENROL_FIRST) or endpoint is None or endpoint in WHILE_ENROLLING:
+        return None
+    if is_public(current_app, endpoint) or signed_in() is None:
+        return None
+    if request.method == "GET":  # the enrolment page in place of the page asked for
+        enrol = current_app.view_functions["twofactor.enrol"]
+        return cast(Callable[[], BaseResponse | str], enrol)()
+    return redirect(url_for("twofactor.enrol"), code=303)  # and nothing is done
+
+
 def _add_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
@@ -82,4 +101,5 @@ def _add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.before_request(_require_login)
+    app.before_request(_enrol_first)
     app.after_request(_add_headers)

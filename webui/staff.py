@@ -1,6 +1,11 @@
 """The `staff` blueprint: agent accounts (list, add, change role, disable, enable, reset the
 password) and a ticket's audit log. Every change to an account is in the audit log.
 
+An agent added here is vetted by the staff member who adds them (queues.team.vetting).
+Disabling suspends them (queues.team.leaving: their locks and tickets go back, the reason
+is kept). Changing a role and reading a ticket's audit log ask for the password and code
+again (webui.reauth).
+
 Only staff may use it; for everyone else every page here is a 404, like a page that does
 not exist.
 """
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,16 +24,16 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from queues.access import (
     ROLE_ORDER,
-    disable_user,
-    enable_user,
     parse_role,
     set_password,
     set_role,
+    ticket_for,
 )
 from queues.accounts import create_user
 from queues.audit import AuditAction, record_staff_change, ticket_audit_log
-from queues.models import Role, User
-from webui import db
+from queues.models import Role, Ticket, User, utcnow
+from queues.team import leaving, vetting
+from webui import db, reauth
 from webui.login import agent, client_address, signed_in
 from webui.need_to_know import ticket_or_404
 
@@ -103,6 +108,7 @@ def add_user() -> str:
                 one_time=True,  # they choose their own at the first sign-in
             )
             writer.flush()
+            vetting.record_vetting(writer, user, agent().user.email, utcnow())
             email, role = user.email, user.role
             _audit(writer, f"account {email} added as {role.value}")
     except ValueError as exc:
@@ -122,18 +128,29 @@ def disable(user_id: int) -> Response:
     if user_id == agent().user.id:
         flash("You cannot disable your own account.")
         return redirect(url_for("staff.users"))
-    with db.writing() as writer:
-        user = writer.get(User, user_id)
-        if user is None:
-            abort(404)
-        disable_user(writer, user)
-        email = user.email
-        _audit(writer, f"account {email} disabled")
-    flash(f"{email} is disabled and signed out everywhere.")
+    reason = request.form.get("reason", "")[:2000].strip() or "disabled on the users page"
+    try:
+        with db.writing() as writer:
+            user = writer.get(User, user_id)
+            if user is None:
+                abort(404)
+            me = writer.get_one(User, agent().user.id)
+            leaving.suspend(writer, user, me, reason, utcnow(), client=client_address())
+            email = user.email
+            _audit(writer, f"account {email} disabled")
+    except leaving.LeavingError as exc:
+        flash(str(exc))
+        return redirect(url_for("staff.users"))
+    flash(f"{email} is disabled and signed out everywhere; their tickets are back in the queue.")
     return redirect(url_for("staff.users"))
 
 
+def _users_page(**_: object) -> str:
+    return url_for("staff.users")
+
+
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
+@reauth.required("change roles", _users_page)
 def change_role(user_id: int) -> Response:
     form = RoleForm()
     if not form.validate_on_submit():
@@ -159,13 +176,17 @@ def change_role(user_id: int) -> Response:
 def enable(user_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    with db.writing() as writer:
-        user = writer.get(User, user_id)
-        if user is None:
-            abort(404)
-        enable_user(writer, user)
-        email = user.email
-        _audit(writer, f"account {email} enabled")
+    try:
+        with db.writing() as writer:
+            user = writer.get(User, user_id)
+            if user is None:
+                abort(404)
+            leaving.enable(writer, user)
+            email = user.email
+            _audit(writer, f"account {email} enabled")
+    except leaving.LeavingError as exc:
+        flash(str(exc))
+        return redirect(url_for("staff.users"))
     flash(f"{email} may sign in again.")
     return redirect(url_for("staff.users"))
 
@@ -188,8 +209,28 @@ def reset_password(user_id: int) -> Response | str:
     )
 
 
+def _visible(number: str) -> Ticket:
+    """The ticket if the staff member may see it (not audited: nothing is read yet), else 404."""
+    ticket = ticket_for(db.session(), agent().user, number)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _audit_page(number: str) -> str:
+    return url_for("staff.ticket_audit", number=number)
+
+
 @bp.route("/tickets/<number>/audit")
 def ticket_audit(number: str) -> str:
+    """The form that asks for the password (and code) before the log is shown."""
+    ticket = _visible(number)
+    return render_template("webui/staff/ticket_audit.html", ticket=ticket, events=None)
+
+
+@bp.route("/tickets/<number>/audit", methods=["POST"], endpoint="read_audit")
+@reauth.required("read the audit log", _audit_page, guard=_visible)
+def read_audit(number: str) -> str:
     ticket = ticket_or_404(number, AuditAction.READ_AUDIT)
     events = ticket_audit_log(db.session(), ticket)
     return render_template("webui/staff/ticket_audit.html", ticket=ticket, events=events)

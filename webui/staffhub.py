@@ -44,6 +44,29 @@ STAFF_PAGES: tuple[Group, ...] = (
                 "account, give a new one-time password.",
             ),
             StaffPage(
+                "team.applications",
+                "Applications",
+                "People who applied to volunteer: read, approve (role, mentor, probation) "
+                "or decline with a reason.",
+            ),
+            StaffPage(
+                "team.agents",
+                "Agents: vetting, mentors, probation",
+                "Who vetted each agent, their mentor, training progress and reviewed replies; "
+                "end probation, reset two-factor sign-in, suspend or remove.",
+            ),
+            StaffPage(
+                "team.checklist",
+                "Training checklist",
+                "What every new agent does before probation can end.",
+            ),
+            StaffPage(
+                "team.texts",
+                "Pledge and code of conduct",
+                "The texts applicants accept, versioned: each application records the "
+                "version accepted.",
+            ),
+            StaffPage(
                 "rota_staff.index",
                 "Shifts and swaps",
                 "The rota of every queue: define shifts in their own time zones, see the "

@@ -52,6 +52,7 @@ from queues.models import (
     Ticket,
     User,
 )
+from queues.team.models import Application, ChecklistItem, HeldReply
 from queues.team.rota_models import Shift
 from webui.security import public
 
@@ -91,6 +92,7 @@ POLICY: dict[str, Policy] = {
     "staff.enable": Policy(Audience.STAFF),
     "staff.reset_password": Policy(Audience.STAFF),
     "staff.ticket_audit": Policy(Audience.STAFF, ticket=True),
+    "staff.read_audit": Policy(Audience.STAFF, ticket=True),
     "staffhub.index": Policy(Audience.STAFF),
     "staff_templates.index": Policy(Audience.STAFF),
     "staff_templates.new": Policy(Audience.STAFF),
@@ -159,6 +161,44 @@ POLICY: dict[str, Policy] = {
     "partners.set_policy": Policy(Audience.STAFF),
     "partners.new_template": Policy(Audience.STAFF),
     "partners.edit_template": Policy(Audience.STAFF),
+    # The team (issue 12). Applying and setting one's password by link need no account;
+    # the code step of signing in is public (it checks its own pending sign-in).
+    "apply.form": Policy(Audience.PUBLIC),
+    "apply.thanks": Policy(Audience.PUBLIC),
+    "apply.set_password": Policy(Audience.PUBLIC),
+    "twofactor.code": Policy(Audience.PUBLIC),
+    "twofactor.index": Policy(Audience.AGENT),
+    "twofactor.enrol": Policy(Audience.AGENT),
+    "twofactor.recovery_codes": Policy(Audience.AGENT),
+    "twofactor.turn_off": Policy(Audience.AGENT),
+    # Vetting, texts, checklist and agents' pages are staff's. An agent's page (and ticking
+    # their checklist) is also open to the agent and their mentor: the matrix's agent
+    # (user_id) is nobody's account here and has no mentor, so only staff get in.
+    "team.applications": Policy(Audience.STAFF),
+    "team.application": Policy(Audience.STAFF),
+    "team.approve": Policy(Audience.STAFF),
+    "team.decline": Policy(Audience.STAFF),
+    "team.texts": Policy(Audience.STAFF),
+    "team.checklist": Policy(Audience.STAFF),
+    "team.checklist_item": Policy(Audience.STAFF),
+    "team.checklist_active": Policy(Audience.STAFF),
+    "team.agents": Policy(Audience.STAFF),
+    "team.agent": Policy(Audience.STAFF),
+    "team.tick": Policy(Audience.STAFF),
+    "team.mentor": Policy(Audience.STAFF),
+    "team.probation": Policy(Audience.STAFF),
+    "team.role": Policy(Audience.STAFF),
+    "team.twofactor": Policy(Audience.STAFF),
+    "team.link": Policy(Audience.STAFF),
+    "team.leave": Policy(Audience.STAFF),
+    # Every agent has the review lists. A held reply is for its author, their mentor and
+    # staff: the matrix's is the volunteer target's with the specialist as mentor, so
+    # volunteers (neither) get the 404 (webui.mentor; tested further in test_mentor).
+    "mentor.index": Policy(Audience.AGENT),
+    "mentor.reply": Policy(Audience.SPECIALIST),
+    "mentor.approve": Policy(Audience.SPECIALIST),
+    "mentor.edit": Policy(Audience.SPECIALIST),
+    "mentor.return": Policy(Audience.SPECIALIST),
     # Issue 13: the dashboard is every agent's (over the queues they may see: test_dashboard);
     # response targets and abuse controls are staff's; any agent who sees a ticket may mark
     # its sender abusive.
@@ -210,6 +250,10 @@ QUEUE_ARGUMENTS = {"slug"}
 STAFF_OBJECT_ARGUMENTS = {"template_id", "rule_id", "inbound_id", "outbox_id", "queue_id"}
 # ... and the police-liaison rows (a case with an identifier, a partner, a referral template).
 STAFF_OBJECT_ARGUMENTS |= {"case_id", "identifier_id", "partner_id", "referral_template_id"}
+# ... and the team's: an application, a checklist item, a reply held for a mentor.
+STAFF_OBJECT_ARGUMENTS |= {"application_id", "item_id", "held_id"}
+# A link's secret (a set-password link): one that does not exist.
+LINK_ARGUMENTS = {"token": "no-such-link-0123456789"}
 # ... and a shift of the rota (taking it off the rota removes it from the pages).
 STAFF_OBJECT_ARGUMENTS |= {"shift_id"}
 # ... and an abuse list entry and a held message (webui.staff_abuse).
@@ -253,6 +297,7 @@ def coverage_problems(app: Flask) -> list[str]:
     for rule in app.url_map.iter_rules():
         unknown = set(rule.arguments) - TICKET_ARGUMENTS - TICKET_PART_ARGUMENTS
         unknown -= {"user_id", "filename"} | QUEUE_ARGUMENTS | STAFF_OBJECT_ARGUMENTS
+        unknown -= set(LINK_ARGUMENTS)
         unknown -= set(FIGURE_ARGUMENTS)
         if unknown:
             problems.append(f"{rule.rule}: teach the matrix to fill {sorted(unknown)}")
@@ -277,6 +322,7 @@ def _fillings(rule: Rule, data: Data) -> Iterator[tuple[str | None, dict[str, ob
         values["user_id"] = data.user_id
     if "filename" in rule.arguments:
         values["filename"] = "switchboard.css"
+    values |= {k: v for k, v in LINK_ARGUMENTS.items() if k in rule.arguments}
     values |= {k: v for k, v in FIGURE_ARGUMENTS.items() if k in rule.arguments}
     rows = data.spares if rule.endpoint in REMOVING_ENDPOINTS else data.staff_rows
     values |= {name: rows[name] for name in STAFF_OBJECT_ARGUMENTS & rule.arguments}
@@ -362,7 +408,8 @@ def data(tickets: dict[str, str], people: People, factory: sessionmaker[Session]
         user_id=people.target.id,
         markers=markers,
         parts=parts,
-        staff_rows=_add_staff_rows(factory, tickets["general-help"]),
+        staff_rows=_add_staff_rows(factory, tickets["general-help"])
+        | _add_team_rows(factory, people, tickets["general-help"]),
         spares=_add_staff_rows(factory, tickets["general-help"]),
     )
 
@@ -438,6 +485,31 @@ def _add_shift(session: Session, queue: Queue) -> int:
     session.add(shift)
     session.flush()
     return shift.id
+
+
+def _add_team_rows(factory: sessionmaker[Session], people: People, number: str) -> dict[str, int]:
+    """An application, a checklist item, and a reply of the target held on `number` with
+    the specialist as its mentor (webui.team, webui.mentor)."""
+    with factory.begin() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        application = Application(
+            name="Matrix Applicant",
+            email=f"matrix-{uuid.uuid4().hex[:6]}@example.net",
+            languages=["en"],
+            hours="some",
+            pledge_version=1,
+            conduct_version=1,
+        )
+        item = ChecklistItem(title="Matrix item")
+        held = HeldReply(
+            ticket_id=ticket.id,
+            author_id=people.target.id,
+            mentor_id=people.by_role[Role.SPECIALIST].id,
+            body="A held reply",
+        )
+        session.add_all([application, item, held])
+        session.flush()
+        return {"application_id": application.id, "item_id": item.id, "held_id": held.id}
 
 
 def _add_liaison_rows(session: Session, source: Ticket) -> dict[str, int]:
