@@ -13,6 +13,14 @@ Reply-To (queues.trust.replytokens). Everything that depends on the message's co
 template, the headers, the addresses) is built before anything is written, and the caller
 (queues.ingest) runs the whole in a savepoint: an acknowledgement that fails never stops a
 ticket.
+
+Issue 13: the acknowledgement is the queue's own (specialist-safety puts the emergency route
+first and says what happens now and how soon), in the reporter's language, or in English
+with the other languages below when that is not known (queues.reporter.texts); staff may
+rewrite it per queue and language (queues.reporter.acks, rendered in the sandbox). It
+carries a status link (queues.reporter.statuslink) when `web_base_url` is set. A report
+from the public form is acknowledged without echoing its subject or the name given: its
+address is unverified, and we must not become a way to send someone else's words to it.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from queues.mail import Address, IncomingMail
-from queues.mailtemplates import render_mail
 from queues.models import ArticleKind, AutoReplyLog, table_of, utcnow
 from queues.numbers import clean_subject, format_tag
 from queues.outgoing import (
@@ -35,7 +42,10 @@ from queues.outgoing import (
     queue_outgoing,
     usable_address,
 )
-from queues.rows import INSERT_AUTOREPLY, insert_article
+from queues.reporter import acks, statuslink
+from queues.reporter.signals import TRUSTED_SOURCES
+from queues.reporter.texts import in_language
+from queues.rows import INSERT_AUTOREPLY, QueueRef, insert_article
 from queues.settings import Settings
 from queues.trust import replytokens
 from queues.trust.verdict import FAIL, AuthVerdict
@@ -114,16 +124,20 @@ def cap_guard(session: Session, email: str, settings: Settings) -> Verdict:
     return Verdict(True)
 
 
-def acknowledgement_context(number: str, mail: IncomingMail, settings: Settings) -> dict[str, str]:
-    """What the acknowledgement template may use: only these names."""
+def acknowledgement_context(
+    number: str, mail: IncomingMail, settings: Settings, source: str = "", status_url: str = ""
+) -> dict[str, str]:
+    """What the acknowledgement template may use: only these names (queues.reporter.acks)."""
     recipient = recipient_of(mail)
+    ours = source in TRUSTED_SOURCES  # the form: never echo words to an unverified address
     return {
         "number": number,
         "tag": format_tag(settings.ticket_tag_prefix, number),
-        "subject": clean_subject(mail.subject, settings.ticket_tag_prefix) or "(no subject)",
-        "requester_name": recipient.name if recipient else "",
+        "subject": "" if ours else clean_subject(mail.subject, settings.ticket_tag_prefix),
+        "requester_name": recipient.name if recipient and not ours else "",
         "organisation": settings.organisation,
         "emergency_text": settings.emergency_text,
+        "status_url": status_url,
     }
 
 
@@ -144,8 +158,15 @@ def queue_acknowledgement(
     our_address: str,
     settings: Settings,
     auth: AuthVerdict | None = None,
+    *,
+    queue: QueueRef | None = None,
+    language: str | None = None,
+    source: str = "",
 ) -> AckResult:
     """Queue the acknowledgement of a new ticket, or say why not (for the ticket's history).
+
+    `queue` is the ticket's (its own acknowledgement), `language` the reporter's (None:
+    English with the others below), `source` the inbound source ("form": no echo).
 
     The reply is stored as an automatic article of the ticket and put in the outbox in the
     caller's transaction: it leaves only if the ticket exists. It may raise on anything the
@@ -161,14 +182,19 @@ def queue_acknowledgement(
         )
     # Everything that depends on the message is built first: nothing is written if it fails.
     to = mailbox(recipient.email)
-    rendered = render_mail("acknowledgement", acknowledgement_context(number, mail, settings))
+    conn = session.connection()
+    status_url = statuslink.link(conn, ticket_id, settings.web_base_url)
+    context = acknowledgement_context(number, mail, settings, source, status_url)
+    render = acks.renderer(session, queue.id if queue else None, queue.slug if queue else None)
+    rendered = in_language(render, context, language, settings)
     message_id = make_message_id(domain_of(our_address))
     refs = [*mail.references[-20:], mail.message_id] if mail.message_id else []
     token = replytokens.new_token()
     out = OutgoingMail(
         from_email=our_address,
         from_name=settings.organisation,
-        to=[(recipient.name, to)],
+        # The form's name is unverified: not ours to repeat, not even in To.
+        to=[("" if source in TRUSTED_SOURCES else recipient.name, to)],
         subject=rendered.subject,
         body_text=rendered.body_text,
         message_id=message_id,
@@ -185,7 +211,6 @@ def queue_acknowledgement(
     )
     raw = out.build()
     now = utcnow()
-    conn = session.connection()
     article_id = insert_article(
         conn,
         {

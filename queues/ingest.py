@@ -57,6 +57,9 @@ from queues.models import (
 from queues.numbers import allocate_number, clean_subject
 from queues.outgoing import usable_address
 from queues.present import TICKET_MARK
+from queues.reporter import status as reporter_status
+from queues.reporter.language import choose as choose_language
+from queues.reporter.signals import at_risk, chosen_language
 from queues.routing import RoutingDecision, queue_for_recipient, route_new
 from queues.rows import (
     INSERT_LINK,
@@ -421,6 +424,26 @@ def _apply_triage(
     return True
 
 
+def _apply_at_risk(
+    place: Placement, inbound: StoredMail, mail: IncomingMail, queues: dict[str, QueueRef]
+) -> None:
+    """The public form's at-risk box (issue 13): a triage signal to specialist-safety."""
+    if not at_risk(inbound.source, mail):
+        return
+    reason = signal_reason("at-risk-box")
+    place.reasons = [*place.reasons, reason]
+    place.priority = max(place.priority, int(Priority.HIGH))
+    place.events.append(("triage", reason))
+    if not place.queue.restricted and SAFETY_QUEUE in queues:
+        place.events.append(("moved", f"{place.queue.slug} -> {SAFETY_QUEUE} (at-risk box)"))
+        place.queue = queues[SAFETY_QUEUE]
+
+
+def reporter_language(source: str, mail: IncomingMail) -> str | None:
+    """The reporter's language: chosen in our form, else detected in what they wrote."""
+    return choose_language(chosen_language(source, mail), mail.subject, mail.body_text)
+
+
 def _choose_queue(
     decision: RoutingDecision, queues: dict[str, QueueRef], settings: Settings
 ) -> tuple[QueueRef, list[str]]:
@@ -476,7 +499,9 @@ def _create_ticket(
         place.events.append(("triage", place.reasons[0]))
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
+    _apply_at_risk(place, inbound, mail, queues)
     _apply_triage(session, place, mail, queues)
+    language = reporter_language(inbound.source, mail)
     now = utcnow()
     key = _similarity_key(mail, settings, standing, quoted)
     host, what = None, ""
@@ -500,6 +525,7 @@ def _create_ticket(
             "created_at": now,
             "updated_at": now,
             "waiting_since": now,
+            "language": language,
             "due_at": target_clock.due_for_new(conn, place.queue.id, now),
         },
     ).scalar_one()
@@ -523,7 +549,18 @@ def _create_ticket(
         place.events.append(("autoreply-suppressed", f"acknowledgement not sent: sender {why}"))
     else:
         place.events.append(
-            _acknowledge(session, inbound, mail, settings, ticket_id, number, decision, auth)
+            _acknowledge(
+                session,
+                inbound,
+                mail,
+                settings,
+                ticket_id,
+                number,
+                decision,
+                auth,
+                place.queue,
+                language,
+            )
         )
     add_events(conn, ticket_id, place.events)
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, ticket_id, article_id)
@@ -576,8 +613,13 @@ def _acknowledge(
     number: str,
     decision: RoutingDecision,
     auth: AuthVerdict | None,
+    queue: QueueRef | None = None,
+    language: str | None = None,
 ) -> tuple[str, str]:
-    """Queue the acknowledgement in a savepoint; a failure is a history row, not a lost ticket."""
+    """Queue the acknowledgement in a savepoint; a failure is a history row, not a lost ticket.
+
+    An acknowledged reporter hears of every later change of hands (queues.reporter.status).
+    """
     try:
         with session.begin_nested():
             ack = queue_acknowledgement(
@@ -589,7 +631,13 @@ def _acknowledge(
                 decision.our_address,
                 settings,
                 auth,
+                queue=queue,
+                language=language,
+                source=inbound.source,
             )
+            if ack.article_id is not None:
+                specialists = queue is not None and queue.slug == SAFETY_QUEUE
+                reporter_status.start(session, ticket_id, specialists, utcnow())
         return ack.event
     except Exception as exc:
         log.warning(
@@ -707,6 +755,8 @@ def _append_followup(
             "queue_id": place.queue.id,
         }
     conn.execute(UPDATE_TICKET, changes)
+    if "state" in changes or "queue_id" in changes:  # the reporter may hear of it
+        reporter_status.mark_due(session, int(str(changes["tid"])), now)
     if "state" in changes or "queue_id" in changes:
         state = changes.get("state")
         new_state = state if isinstance(state, TicketState) else None
@@ -842,6 +892,8 @@ def _add_to_host(
             "queue_id": place.queue.id,
         }
     conn.execute(UPDATE_TICKET, changes)
+    if "state" in changes or "queue_id" in changes:  # the reporter may hear of it
+        reporter_status.mark_due(session, int(str(changes["tid"])), now)
     if "state" in changes or "queue_id" in changes:
         state = changes.get("state")
         new_state = state if isinstance(state, TicketState) else None
@@ -860,7 +912,6 @@ def _add_to_host(
     )
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, host_id, article_id)
     return Outcome("followup", inbound.id, ticket_number=ticket.number, detail=detail)
-
 
 
 def ingest_bytes(

@@ -258,6 +258,10 @@ class Ticket(Base):
     # When the queue's next response target falls due (migration 0015, queues.targets):
     # None while the clock is stopped (pending, closed) or the queue has no target.
     due_at: Mapped[datetime | None] = mapped_column()
+    # The language the reporter reads (migration 0014, queues.reporter.language): the
+    # form's choice or the one detected in the first message; None = not known (mail to
+    # the reporter is then in English with the other languages below).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     queue: Mapped[Queue] = relationship(lazy="joined")
     requester: Mapped[Contact | None] = relationship(lazy="joined")
@@ -562,6 +566,7 @@ class LoginThrottle(Base):
 import queues.abuse.models  # noqa: E402
 import queues.liaison.models  # noqa: E402
 import queues.liaison.retention_models  # noqa: E402
+import queues.reporter.models  # noqa: E402
 import queues.targets.models  # noqa: E402
 import queues.team.models  # noqa: E402
 import queues.team.rota_models  # noqa: E402

@@ -206,6 +206,16 @@ class Settings:
         `abuse_flood_min_senders` senders (its own included) in the window is collapsed into
         the first of them, which counts them; reports of fewer than `abuse_flood_min_words`
         words are never collapsed. abuse_flood_min_senders 0 or 1 = never collapse.
+    status_mail_per_day: status mails (queues.reporter.status: taken, waiting for the
+        reporter, passed to specialists, closed) sent for one ticket in 24 hours at most;
+        further changes are recorded on the ticket, not mailed. 0 = no status mail.
+    report_per_client_per_hour / report_per_client_per_day: reports the public form
+        (/report) takes from one client (IPv4 address, IPv6 /64); beyond them the form
+        asks to write by mail or try later, and keeps what was written.
+    report_max_attachment_bytes: the public form's attachments together at most
+        (images, PDF and plain text only; webui.report).
+    status_messages_per_day: messages a status page (/status/<token>) takes for one
+        ticket, and new status links a client may ask for, in 24 hours.
     """
 
     database_url: str = ""
@@ -274,6 +284,11 @@ class Settings:
     set_password_hours: float = 72.0
     twofactor_required_roles: tuple[str, ...] = ("specialist", "staff")
     twofactor_key_file: str = ""
+    status_mail_per_day: int = 4
+    report_per_client_per_hour: int = 5
+    report_per_client_per_day: int = 20
+    report_max_attachment_bytes: int = 10 * 1024 * 1024
+    status_messages_per_day: int = 20
     oncall_queues: tuple[str, ...] = ("specialist-safety",)
     oncall_backup_minutes: float = 15.0
     oncall_max_steps: int = 8
@@ -307,6 +322,11 @@ class Settings:
             "liaison_max_mail_bytes",
             "apply_per_client_per_day",
             "apply_per_address_per_day",
+            "status_mail_per_day",
+            "report_per_client_per_hour",
+            "report_per_client_per_day",
+            "report_max_attachment_bytes",
+            "status_messages_per_day",
             "oncall_max_steps",
             "abuse_tickets_per_sender_per_day",
             "abuse_flood_min_senders",

@@ -42,6 +42,7 @@ from queues.models import (
     User,
 )
 from queues.present import RESTRICTED, TICKET_MARK
+from queues.reporter import status as reporter_status
 
 LOCK_DURATION = timedelta(minutes=10)
 MIN_PRIORITY = 1
@@ -94,7 +95,11 @@ def add_event(
     ref: Ticket | None = None,
 ) -> None:
     """One history row; a row about another ticket names it by `ref` and TICKET_MARK in
-    `detail`, never by number (queues.present shows it only to those who may see it)."""
+    `detail`, never by number (queues.present shows it only to those who may see it).
+
+    A change of owner, state or queue may be news for the reporter: it marks the ticket
+    for a status mail (queues.reporter.status decides, after the change is committed).
+    """
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -105,6 +110,8 @@ def add_event(
             ref_ticket_id=ref.id if ref is not None else None,
         )
     )
+    if kind in reporter_status.EVENT_KINDS:
+        reporter_status.mark_due(session, ticket.id, now)
 
 
 def audit_change(
@@ -734,5 +741,6 @@ def reopen_due_pending(session: Session, now: datetime, limit: int = 500) -> lis
         session.add(
             TicketEvent(ticket_id=ticket.id, at=now, actor="system", kind="state", detail=detail)
         )
+        reporter_status.mark_due(session, ticket.id, now)
     session.flush()
     return [ticket.number for ticket in due]
