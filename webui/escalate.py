@@ -11,9 +11,10 @@
   no-referrer), and checked again against what they may see now.
 - GET /escalated: the agent's own trace, "you escalated ticket N on DATE": the number and
   the date, nothing more (no subject, no state, no link).
-- GET and POST /tickets/<number>/not-serious: specialists and staff move a ticket out of a
-  restricted queue back to general help with a required reason, after a page that names
-  who will then see it; recorded as a false alarm (queues.triage.feedback.move_back).
+- "Not serious: back to general help" on a restricted ticket, for specialists and staff:
+  a button into the deliberate move of webui.work (the same confirmation page, naming who
+  will then see it, and the required reason; queues.tickets.move records the false alarm
+  through queues.triage.feedback.record_false_alarm).
 
 It also gives the ticket page (templates/webui/tickets/view.html and work/_actions.html,
 through small includes under templates/webui/escalate/) two helpers: `triage_view(ticket)`,
@@ -32,7 +33,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -41,11 +41,11 @@ from flask import (
     url_for,
 )
 from flask import session as browser_session
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from queues.access import ROLE_ORDER, can_see_queue, role_at_least, ticket_for
+from queues.access import can_see_queue, role_at_least, ticket_for
 from queues.audit import AuditAction
 from queues.models import Article, Queue, Role, Ticket, User
 from queues.tickets import TicketError, lock_for_update
@@ -54,7 +54,6 @@ from queues.triage.feedback import (
     Escalated,
     can_escalate,
     escalations_by,
-    move_back,
     record_escalation,
     ticket_feedback,
 )
@@ -78,7 +77,6 @@ TRACE_LENGTH = 50
 BACK_ENDPOINTS = frozenset({"home.index", "lists.queue", "lists.mine", "lists.search"})
 LAST_LIST = "escalate_back"  # session key: the last list page opened
 MAX_BACK = 400
-ROLE_NAMES = {Role.VOLUNTEER: "volunteers", Role.SPECIALIST: "specialists", Role.STAFF: "staff"}
 
 
 def utcnow() -> datetime:
@@ -119,6 +117,7 @@ class Panel:
     can_escalate: bool
     can_move_back: bool
     categories: tuple[tuple[str, str], ...] = ()
+    back_to: str = BACK_TO  # the queue "not serious" moves a ticket to
 
 
 def escalation_panel(ticket: Ticket, me: Agent | User) -> Panel:
@@ -131,11 +130,13 @@ def escalation_panel(ticket: Ticket, me: Agent | User) -> Panel:
 
 
 def _can_move_back(user: User, ticket: Ticket) -> bool:
-    """Specialists and staff, on a ticket in a restricted queue they see, not merged."""
+    """Specialists and staff, on a ticket in specialist-safety (where triage, the safety
+    address and escalations send reports), not merged. Other restricted queues (a police
+    case) have the ordinary move only."""
     return (
         user.active
         and role_at_least(user.role, Role.SPECIALIST)
-        and ticket.queue.min_role is not Role.VOLUNTEER
+        and ticket.queue.slug == SAFETY_QUEUE
         and can_see_queue(user.role, ticket.queue)
         and ticket.merged_into_id is None
     )
@@ -231,57 +232,3 @@ def trace() -> str:
     """The tickets the agent escalated: number and date only."""
     found: list[Escalated] = escalations_by(db.session(), agent().user, TRACE_LENGTH)
     return render_template("webui/escalate/trace.html", escalated=found)
-
-
-# --- not serious: back to general help -------------------------------------------------------
-
-
-def audience(queue: Queue) -> str:
-    """Who may see `queue`, in words with the number of active accounts: "all volunteers,
-    specialists and staff (12 agents)"."""
-    roles = [r for r in ROLE_ORDER if role_at_least(r, queue.min_role)]
-    count = db.session().scalar(
-        select(func.count()).select_from(User).where(User.active.is_(True), User.role.in_(roles))
-    )
-    names = [ROLE_NAMES[r] for r in roles]
-    words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    agents = "agent" if count == 1 else "agents"
-    return f"all {words} ({count} {agents})"
-
-
-@bp.route("/tickets/<number>/not-serious", methods=["GET", "POST"])
-def not_serious(number: str) -> str | Response:
-    me = agent().user
-    if not role_at_least(me.role, Role.SPECIALIST):
-        abort(404)
-    ticket = ticket_or_404(number, AuditAction.VIEW, "move back requested")
-    target = db.session().scalar(select(Queue).where(Queue.slug == BACK_TO))
-    if target is None or not _can_move_back(me, ticket):
-        flash("Only a ticket in a restricted queue can be sent back to general help.")
-        return redirect(ticket_url(ticket.number), code=303)
-    error = ""
-    reason = request.form.get("reason", "")[: MAX_REASON_FIELD + 1]
-    if request.method == "POST":
-        ticket_id, shown = ticket.id, ticket.number
-        try:
-            with db.writing() as writer:
-                fresh = lock_for_update(writer, ticket_id)
-                user = writer.get_one(User, me.id)
-                move_back(writer, fresh, user, BACK_TO, reason, utcnow(), client=client_address())
-        except TicketError as exc:
-            error = str(exc)
-        else:
-            flash(
-                f"Ticket {shown} is back in {target.name}, recorded as a false alarm. "
-                f"It is open to {audience(target)} now."
-            )
-            return redirect(ticket_url(shown), code=303)
-    return render_template(
-        "webui/escalate/not_serious.html",
-        ticket=ticket,
-        target=target,
-        audience=audience(target),
-        reason=reason,
-        error=error,
-        safety_queue=SAFETY_QUEUE,
-    )

@@ -196,19 +196,21 @@ def test_a_specialist_sends_it_back_and_staff_try_a_phrase(
     volunteer.get_by_role("button", name="Escalate to specialists").click()
     expect(volunteer.get_by_role("status").first).to_contain_text(f"ticket {number}")
 
-    # Not serious: the page names who will then see it, and a reason is required.
+    # Not serious: the move's page names who will then see it, and a reason is required.
     specialist: Page = pages.open()
     sign_in(specialist, live_server.email(Role.SPECIALIST))
     specialist.goto(f"/tickets/{number}")
-    specialist.get_by_role("link", name="Not serious: back to general help").click()
+    specialist.get_by_role("button", name="Not serious: back to general help").click()
     expect(specialist.get_by_role("note")).to_contain_text(
-        "all volunteers, specialists and staff (3 agents) will see it"
+        "In General help, all volunteers, specialists and staff (3 agents) will see it"
     )
-    specialist.get_by_role("button", name="Move it to General help").click()
-    expect(specialist.get_by_role("alert")).to_contain_text("reason is required")
-    specialist.get_by_label("Why is it not serious? (required)").fill("A bus timetable question.")
-    specialist.get_by_role("button", name="Move it to General help").click()
-    expect(specialist.get_by_role("status").first).to_contain_text("recorded as a false alarm")
+    specialist.get_by_role("button", name="Move to General help").click()
+    expect(specialist.get_by_role("alert")).to_contain_text("needs a reason")
+    specialist.get_by_label("Why is this ticket not for Specialist safety?").fill(
+        "A bus timetable question."
+    )
+    specialist.get_by_role("button", name="Move to General help").click()
+    expect(specialist.get_by_role("status").first).to_contain_text("your reason is in its history")
     expect(specialist.locator("section.escalations")).to_contain_text("Moved back as a false alarm")
     response = volunteer.goto(f"/tickets/{number}")
     assert response is not None and response.status == 200  # general help again

@@ -195,21 +195,27 @@ def test_escalating_a_restricted_ticket_is_refused(
     assert hidden.status_code == 404
 
 
-def test_not_serious_names_who_will_see_it_and_needs_a_reason(
+def test_not_serious_leads_to_the_deliberate_move_and_records_a_false_alarm(
     auth: Auth, general: str, factory: sessionmaker[Session], people: People
 ) -> None:
     escalate(auth.as_role(Role.VOLUNTEER), {"reason": "looks bad"})
     client = auth.as_role(Role.SPECIALIST, auth.app.test_client())
-    page = text(client.get(f"/tickets/{NUMBER}/not-serious"))
-    # Four active accounts: a volunteer, a specialist, staff and the target volunteer.
-    assert "all volunteers, specialists and staff (4 agents)" in page
-    url = f"/tickets/{NUMBER}/not-serious"
-    refused = client.post(url, data={"csrf_token": csrf_from(client.get(url)), "reason": " "})
-    assert refused.status_code == 200 and "reason is required" in text(refused)
+    page = client.get(f"/tickets/{NUMBER}").get_data(as_text=True)
+    form = page.split('class="not-serious"', 1)[0].rsplit("<form", 1)[1]
+    assert f'action="/tickets/{NUMBER}/move"' in form
+    assert 'name="queue" value="general-help"' in page.split('class="not-serious"', 1)[1]
+    url = f"/tickets/{NUMBER}/move"
+    fields = {"csrf_token": csrf_from(client.get(f"/tickets/{NUMBER}")), "queue": "general-help"}
+    # The move's confirmation names who will then see it (four active accounts here).
+    asked = text(client.post(url, data=fields))
+    assert "all volunteers, specialists and staff (4 agents) will see it" in asked
+    refused = client.post(url, data={**fields, "confirm": "1", "reason": " "})
+    assert refused.status_code == 422
     assert [r.kind for r in feedback(factory)] == [MISS]
-    done = client.post(url, data={"csrf_token": csrf_from(client.get(url)), "reason": "A joke."})
+    done = client.post(url, data={**fields, "confirm": "1", "reason": "A joke."})
     assert done.headers["Location"] == f"/tickets/{NUMBER}"
-    assert "recorded as a false alarm" in text(client.get(done.headers["Location"]))
+    shown = text(client.get(done.headers["Location"]))
+    assert "Moved back as a false alarm by specialist@example.org" in shown
     rows = feedback(factory)
     assert [(r.kind, r.source, r.reason) for r in rows] == [
         (MISS, "", "looks bad"),
@@ -219,13 +225,14 @@ def test_not_serious_names_who_will_see_it_and_needs_a_reason(
     assert volunteer.get(f"/tickets/{NUMBER}").status_code == 200
 
 
-def test_not_serious_is_for_restricted_tickets_only(auth: Auth, general: str) -> None:
-    client = auth.as_role(Role.SPECIALIST)
-    response = client.get(f"/tickets/{NUMBER}/not-serious")
-    assert response.headers["Location"] == f"/tickets/{NUMBER}"
-    assert "Not serious" not in text(client.get(f"/tickets/{NUMBER}"))
-    volunteer = auth.as_role(Role.VOLUNTEER, auth.app.test_client())
-    assert volunteer.get(f"/tickets/{NUMBER}/not-serious").status_code == 404
+def test_not_serious_is_offered_on_restricted_tickets_only(
+    auth: Auth, general: str, tickets: dict[str, str]
+) -> None:
+    specialist = auth.as_role(Role.SPECIALIST)
+    assert "Not serious" not in text(specialist.get(f"/tickets/{NUMBER}"))
+    assert "Not serious" in text(specialist.get(f"/tickets/{tickets['specialist-safety']}"))
+    staff = auth.as_role(Role.STAFF, auth.app.test_client())
+    assert "Not serious" not in text(staff.get(f"/tickets/{tickets['police-liaison']}"))
 
 
 # --- the reasons and the marked words ---------------------------------------------------------

@@ -128,10 +128,9 @@ POLICY: dict[str, Policy] = {
     "work.revoke_reply_addresses": Policy(Audience.STAFF, ticket=True),
     "work.reply": Policy(Audience.AGENT, ticket=True),
     # The way back (webui.escalate): any agent escalates a ticket they see and keeps a trace
-    # of numbers only; specialists and staff send a restricted ticket back as a false alarm.
+    # of numbers only.
     "escalate.escalate": Policy(Audience.AGENT, ticket=True),
     "escalate.trace": Policy(Audience.AGENT),
-    "escalate.not_serious": Policy(Audience.SPECIALIST, ticket=True),
     "staff_triage.index": Policy(Audience.STAFF),
     "staff_triage.new": Policy(Audience.STAFF),
     "staff_triage.toggle": Policy(Audience.STAFF),
