@@ -274,8 +274,9 @@ def move_back(
     client: str | None = None,
 ) -> TriageFeedback:
     """Move `ticket` out of its restricted queue to `queue`, one more people may see, with
-    the required reason: the "Not serious: back to general help" action. The move
-    (queues.tickets.move) records the false alarm; returns it."""
+    the required reason, and return the false alarm the move (queues.tickets.move) records:
+    for code and tests (the web UI's "Not serious" goes through webui.work's confirmation
+    page to the same move)."""
     now = now or utcnow()
     clean_reason(reason, required=True)  # before anything moves
     old = ticket.queue
