@@ -36,16 +36,19 @@ from webui import (
     mentor,
     navigation,
     partners,
+    report,
     rota,
     rota_staff,
     security,
     staff,
     staff_abuse,
+    staff_ack,
     staff_mail,
     staff_rules,
     staff_templates,
     staff_triage,
     staffhub,
+    status,
     targets,
     team,
     tickets,
@@ -67,7 +70,7 @@ def create_app(
 
     db.init_app(app)
     login.init_app(app)
-    CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
+    csrf = CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
     security.init_app(app)
     errors.init_app(app)
     labels.init_app(app)
@@ -83,12 +86,18 @@ def create_app(
     for module in (staffhub, staff_templates, staff_rules, staff_mail, staff_triage):
         app.register_blueprint(module.bp)
     liaison.init_app(app)  # its blueprint and the source ticket's police status
-    for module in (rota, rota_staff):  # the rota and on call (issue 12)
-        app.register_blueprint(module.bp)
     # Response targets, the dashboard and the abuse controls (issue 13); the first and the
     # last also give the ticket page and the lists what is due and the sender's standing.
     targets.init_app(app)
     app.register_blueprint(dashboard.bp)
     staff_abuse.init_app(app)
+    for module in (rota, rota_staff):  # the rota and on call (issue 12)
+        app.register_blueprint(module.bp)
     app.register_blueprint(partners.bp)
+    for module in (report, status, staff_ack):  # the reporter's pages (issue 13)
+        app.register_blueprint(module.bp)
+    # The public forms check their token in their own form (Flask-WTF's FlaskForm), so a
+    # stale one shows the form again with what the reporter wrote, not an error page.
+    csrf.exempt(report.bp)
+    csrf.exempt(status.bp)
     return app

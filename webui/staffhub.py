@@ -100,6 +100,18 @@ STAFF_PAGES: tuple[Group, ...] = (
                 "The texts agents start their replies from, and each queue's signature.",
             ),
             StaffPage(
+                "staff_ack.index",
+                "Acknowledgements",
+                "The automatic answer reporters get at once, per queue and language: edit "
+                "it with a preview, or go back to the shipped text.",
+            ),
+            StaffPage(
+                "status.find_links",
+                "Status links",
+                "The reporter's status page of a ticket: revoke its links, or mail the "
+                "reporter a new one.",
+            ),
+            StaffPage(
                 "staff_rules.index",
                 "Routing rules",
                 "What happens to new mail by sender, recipient, subject, text or header: "

@@ -52,6 +52,7 @@ from queues.models import (
     Ticket,
     User,
 )
+from queues.reporter import statuslink
 from queues.team.models import Application, ChecklistItem, HeldReply
 from queues.team.rota_models import Shift
 from webui.security import public
@@ -213,6 +214,19 @@ POLICY: dict[str, Policy] = {
     "staff_abuse.discard": Policy(Audience.STAFF),
     "staff_abuse.split": Policy(Audience.STAFF),
     "staff_abuse.mark": Policy(Audience.AGENT, ticket=True),
+    # The reporter's pages (issue 13): the report form and a status page (by its token) are
+    # anyone's; a ticket's status links and the acknowledgements are staff's.
+    "report.form": Policy(Audience.PUBLIC),
+    "report.sent": Policy(Audience.PUBLIC),
+    "status.page": Policy(Audience.PUBLIC),
+    "status.new_link": Policy(Audience.PUBLIC),
+    "status.find_links": Policy(Audience.STAFF),
+    "status.links": Policy(Audience.STAFF, ticket=True),
+    "status.revoke": Policy(Audience.STAFF, ticket=True),
+    "status.send": Policy(Audience.STAFF, ticket=True),
+    "staff_ack.index": Policy(Audience.STAFF),
+    "staff_ack.edit": Policy(Audience.STAFF),
+    "staff_ack.reset": Policy(Audience.STAFF),
     # The rota (webui.rota, webui.rota_staff): every agent sees the week of the queues they
     # may see (a hidden queue in the query is a 404, tested in test_rota), signs up, leaves
     # and asks for swaps; staff define shifts and decide swaps.
@@ -253,6 +267,8 @@ STAFF_OBJECT_ARGUMENTS |= {"case_id", "identifier_id", "partner_id", "referral_t
 STAFF_OBJECT_ARGUMENTS |= {"application_id", "item_id", "held_id"}
 # A link's secret (a set-password link): one that does not exist.
 LINK_ARGUMENTS = {"token": "no-such-link-0123456789"}
+# An acknowledgement's language (webui.staff_ack).
+REPORTER_ARGUMENTS = {"language": "de"}
 # ... and a shift of the rota (taking it off the rota removes it from the pages).
 STAFF_OBJECT_ARGUMENTS |= {"shift_id"}
 # ... and an abuse list entry and a held message (webui.staff_abuse).
@@ -286,6 +302,9 @@ class Data:
     # STAFF_OBJECT_ARGUMENTS -> a row's id; `spares` for REMOVING_ENDPOINTS.
     staff_rows: dict[str, int] = field(default_factory=dict)
     spares: dict[str, int] = field(default_factory=dict)
+    # A working status link of the general-help ticket (webui.status: an unknown one is a
+    # 404 page of its own, on purpose).
+    status_token: str = ""
 
 
 def coverage_problems(app: Flask) -> list[str]:
@@ -296,7 +315,7 @@ def coverage_problems(app: Flask) -> list[str]:
     for rule in app.url_map.iter_rules():
         unknown = set(rule.arguments) - TICKET_ARGUMENTS - TICKET_PART_ARGUMENTS
         unknown -= {"user_id", "filename"} | QUEUE_ARGUMENTS | STAFF_OBJECT_ARGUMENTS
-        unknown -= set(LINK_ARGUMENTS)
+        unknown -= set(LINK_ARGUMENTS) | set(REPORTER_ARGUMENTS)
         unknown -= set(FIGURE_ARGUMENTS)
         if unknown:
             problems.append(f"{rule.rule}: teach the matrix to fill {sorted(unknown)}")
@@ -322,6 +341,9 @@ def _fillings(rule: Rule, data: Data) -> Iterator[tuple[str | None, dict[str, ob
     if "filename" in rule.arguments:
         values["filename"] = "switchboard.css"
     values |= {k: v for k, v in LINK_ARGUMENTS.items() if k in rule.arguments}
+    values |= {k: v for k, v in REPORTER_ARGUMENTS.items() if k in rule.arguments}
+    if rule.endpoint == "status.page":
+        values["token"] = data.status_token
     values |= {k: v for k, v in FIGURE_ARGUMENTS.items() if k in rule.arguments}
     rows = data.spares if rule.endpoint in REMOVING_ENDPOINTS else data.staff_rows
     values |= {name: rows[name] for name in STAFF_OBJECT_ARGUMENTS & rule.arguments}
@@ -410,7 +432,18 @@ def data(tickets: dict[str, str], people: People, factory: sessionmaker[Session]
         staff_rows=_add_staff_rows(factory, tickets["general-help"])
         | _add_team_rows(factory, people, tickets["general-help"]),
         spares=_add_staff_rows(factory, tickets["general-help"]),
+        status_token=_add_status_token(factory),
     )
+
+
+def _add_status_token(factory: sessionmaker[Session]) -> str:
+    """A status link of a general-help ticket of its own (staff revoke the matrix tickets')."""
+    with factory.begin() as session:
+        queue = session.scalars(select(Queue).where(Queue.slug == "general-help")).one()
+        ticket = Ticket(number="2026112299", subject="matrix status page", queue_id=queue.id)
+        session.add(ticket)
+        session.flush()
+        return statuslink.issue(session.connection(), ticket.id)
 
 
 def _add_staff_rows(factory: sessionmaker[Session], number: str) -> dict[str, int]:
