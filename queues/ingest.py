@@ -24,6 +24,12 @@ past the per-sender cap is added to the sender's newest open ticket, and a flood
 near-identical reports from many senders is collapsed into one ticket that counts them;
 each answer is recorded, and neither kind of sender is answered automatically. A new
 ticket starts its response-target clock (queues.targets.tracking) with its due time.
+
+Issue 13, the reporter: a new ticket stores the reporter's language (queues.reporter.
+language: the public form's choice, else detected, else none); the form's at-risk box is a
+triage signal to specialist-safety; both are believed only on messages our own pages
+stored (queues.reporter.signals). An acknowledged reporter hears of later changes of
+hands (queues.reporter.status: a follow-up that reopens or moves a ticket marks it due).
 """
 
 from __future__ import annotations
