@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -283,3 +284,20 @@ def test_a_reopening_follow_up_lets_a_second_close_be_told(
     send(factory, configured, T0 + timedelta(minutes=3))
     subjects = [str(m["Subject"]) for m in mails(factory, ticket_id)]
     assert len(subjects) == 2 and all("abgeschlossen" in s for s in subjects)
+
+
+class OneRound(threading.Event):
+    """A stop event that is set when the timer first waits: exactly one round runs."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.set()
+        return True
+
+
+def test_the_work_timer_sends_what_is_due(
+    factory: sessionmaker[Session], configured: Settings, agents: dict[Role, int]
+) -> None:
+    ticket_id = new_ticket(factory, configured)
+    act(factory, ticket_id, agents[Role.VOLUNTEER], "take", datetime.now(UTC))
+    status.run_timer(factory, configured, OneRound())
+    assert len(mails(factory, ticket_id)) == 1
