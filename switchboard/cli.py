@@ -612,20 +612,36 @@ def user() -> None:
     help="With --password-stdin: the agent typed this password themselves, so they are not "
     "asked to choose another at the first sign-in (otherwise they are).",
 )
+@click.option(
+    "--vetted-by",
+    default="",
+    metavar="NAME",
+    help="Who vetted the agent (recorded with the operating-system account that ran this); "
+    "default: that account alone.",
+)
 @pass_app
 def user_add(
-    app: App, email: str, role: str, name: str, password_stdin: bool, own_password: bool
+    app: App,
+    email: str,
+    role: str,
+    name: str,
+    password_stdin: bool,
+    own_password: bool,
+    vetted_by: str,
 ) -> None:
     """Create an account; a generated password is printed once.
 
     The agent must choose their own password at the first sign-in, as for every account
-    made by someone else, unless --own-password says they typed it themselves.
+    made by someone else, unless --own-password says they typed it themselves. Who vetted
+    them is recorded on their profile (issue 12).
     """
     import secrets
 
     from queues.access import check_new_password, parse_role
     from queues.accounts import create_user
     from queues.audit import record_command
+    from queues.models import utcnow
+    from queues.team.vetting import record_vetting
 
     app.require_schema()
     if own_password and not password_stdin:
@@ -649,6 +665,9 @@ def user_add(
                 one_time=not own_password,
             )
             session.flush()
+            who = f"command:{_os_user()}"
+            named = " ".join(vetted_by.split())
+            record_vetting(session, account, f"{named} ({who})" if named else who, utcnow())
             created = (account.email, account.role.value)
             record_command(session, f"account {account.email} added as {account.role.value}")
     except ValueError as exc:
@@ -663,20 +682,45 @@ def user_add(
 
 @user.command("disable")
 @click.argument("email")
+@click.option(
+    "--reason",
+    default="disabled with the switchboard command",
+    help="Why, for the record (the agent's page shows it to staff).",
+)
 @pass_app
-def user_disable(app: App, email: str) -> None:
-    """Stop an account from signing in, and end its web sessions at once."""
-    from queues.access import disable_user, find_user
+def user_disable(app: App, email: str, reason: str) -> None:
+    """Suspend an account: it stops signing in, its web sessions end at once, its answering
+    locks are freed and the open tickets it owns go back to their queues."""
+    from queues.access import find_user
     from queues.audit import record_command
+    from queues.models import utcnow
+    from queues.team.leaving import LeavingError, suspend
 
     app.require_schema()
     with app.sessions.begin() as session:
         account = find_user(session, email)
         if account is None:
             raise click.ClickException(f"no account for {email.strip().lower()}")
-        disable_user(session, account)
+        try:
+            by = f"command:{_os_user()}"
+            left = suspend(session, account, by, reason, utcnow(), audit=False)
+        except LeavingError as exc:
+            raise click.ClickException(str(exc)) from exc
         record_command(session, f"account {account.email} disabled")
-    click.echo(f"Disabled {email.strip().lower()}; its web sessions have ended.")
+        handed = (left.tickets_returned, left.locks_released)
+    click.echo(
+        f"Disabled {email.strip().lower()}; its web sessions have ended, "
+        f"{handed[0]} tickets went back to their queues, {handed[1]} locks were freed."
+    )
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        return "unknown"
 
 
 def _account(session: Session, email: str) -> Any:
@@ -752,8 +796,8 @@ def user_role(app: App, email: str, role: str) -> None:
 @pass_app
 def user_enable(app: App, email: str) -> None:
     """Let a disabled account sign in again (with its password as it was)."""
-    from queues.access import enable_user
     from queues.audit import record_command
+    from queues.team.leaving import LeavingError, enable
 
     app.require_schema()
     with app.sessions.begin() as session:
@@ -761,7 +805,10 @@ def user_enable(app: App, email: str) -> None:
         if account.active:
             click.echo(f"{account.email} is already enabled.")
             return
-        enable_user(session, account)
+        try:
+            enable(session, account)  # never a removed account
+        except LeavingError as exc:
+            raise click.ClickException(str(exc)) from exc
         record_command(session, f"account {account.email} enabled")
         shown = account.email
     click.echo(f"Enabled {shown}: it may sign in again.")

@@ -52,9 +52,11 @@ def suspend(
     now: datetime,
     *,
     client: str | None = None,
+    audit: bool = True,
 ) -> Departure:
-    """Suspend `agent` (`by`: the staff member, or a label for the command line)."""
-    return _leave(session, agent, by, reason, now, DepartureKind.SUSPENDED, client)
+    """Suspend `agent` (`by`: the staff member, or a label for the command line). `audit`
+    False: the caller writes the audit event itself (the departure row has the details)."""
+    return _leave(session, agent, by, reason, now, DepartureKind.SUSPENDED, client, audit)
 
 
 def remove(
@@ -65,9 +67,10 @@ def remove(
     now: datetime,
     *,
     client: str | None = None,
+    audit: bool = True,
 ) -> Departure:
     """Remove `agent` for good (their credentials are wiped; see the module docstring)."""
-    departure = _leave(session, agent, by, reason, now, DepartureKind.REMOVED, client)
+    departure = _leave(session, agent, by, reason, now, DepartureKind.REMOVED, client, audit)
     agent.password_hash = hash_password(secrets.token_urlsafe(32))  # nobody knows it
     twofactor.remove(session, agent)
     session.execute(
@@ -106,6 +109,7 @@ def _leave(
     now: datetime,
     kind: DepartureKind,
     client: str | None,
+    audit: bool,
 ) -> Departure:
     actor = by.email if isinstance(by, User) else by
     reason = reason.replace("\r\n", "\n").replace("\0", "").strip()
@@ -133,9 +137,9 @@ def _leave(
     )
     session.add(departure)
     detail = f"account {agent.email} {kind.value}: {returned} tickets back, {locks} locks freed"
-    if isinstance(by, User):
+    if audit and isinstance(by, User):
         record_staff_change(session, by, client, detail[:200])
-    else:
+    elif audit:
         record_command(session, detail[:200])
     session.flush()
     return departure
