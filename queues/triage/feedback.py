@@ -26,13 +26,9 @@ raises FeedbackError (a queues.tickets.TicketError) whose message can be shown a
 from __future__ import annotations
 
 import re
-import tomllib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Final
 
 from sqlalchemy import func, select
@@ -51,6 +47,7 @@ from queues.models import (
     User,
     utcnow,
 )
+from queues.reporter.language import detect as detect_language
 from queues.tickets import (
     TicketError,
     add_event,
@@ -66,10 +63,8 @@ SAFETY_QUEUE: Final = "specialist-safety"
 MAX_REASON: Final = 2000  # characters of an agent's reason
 DEFAULT_WEEKS: Final = 12
 MAX_WEEKS: Final = 104
-LANGUAGES_FILE: Final = Path(__file__).resolve().parent / "languages.toml"
 # The languages the staff page lists, and "" (unknown) last.
 UNKNOWN: Final = ""
-_WORD: Final = re.compile(r"[^\W\d_]+")
 # A stored reason names its language: `(phrase en/kill-you)`, `(rule de/...)`, `(own words
 # fr/...)`; reasons written before issue 9 read `threat of harm (en: 'kill you')`.
 _REASON_LANGUAGE: Final = re.compile(
@@ -364,47 +359,28 @@ def reason_language(reason: str) -> str | None:
     return found.group(1) or found.group(2)
 
 
-@cache
-def _language_words() -> dict[str, frozenset[str]]:
-    with LANGUAGES_FILE.open("rb") as handle:
-        data = tomllib.load(handle)
-    return {code: frozenset(table["words"]) for code, table in data.items()}
-
-
-def guess_language(text: str) -> str:
-    """The triage language `text` is most likely in, by its function words; "" when no
-    language clearly leads (a short or mixed text, another language)."""
-    counts: Counter[str] = Counter()
-    words = _language_words()
-    for word in _WORD.findall(text[:20_000].lower()):
-        for code, known in words.items():
-            if word in known:
-                counts[code] += 1
-    ranked = counts.most_common(2)
-    if not ranked or ranked[0][1] < 2:
-        return UNKNOWN
-    if len(ranked) > 1 and ranked[1][1] * 3 > ranked[0][1] * 2:  # no clear lead
-        return UNKNOWN
-    return ranked[0][0]
-
-
 def _language_and_categories(session: Session, ticket: Ticket) -> tuple[str, list[str]]:
-    """The report's language (its triage reasons', else guessed from its first message)
-    and the risk categories its triage reasons name."""
+    """The report's language and the risk categories its triage reasons name.
+
+    The language is that of the lexicon entry that fired (what staff would tune), else the
+    reporter's language stored on the ticket (queues.reporter.language), else the one
+    py3langid finds in its first message (the same detection), else "" (unknown)."""
     reasons = list(ticket.triage_reasons or [])
     categories = list(dict.fromkeys(c for r in reasons if (c := reason_category(r))))
     for reason in reasons:
         language = reason_language(reason)
         if language:
             return language, categories
+    if ticket.language:
+        return ticket.language, categories
     first = session.execute(
         select(Article.subject, Article.body_text)
         .where(Article.ticket_id == ticket.id, Article.kind == ArticleKind.INCOMING)
         .order_by(Article.id)
         .limit(1)
     ).first()
-    text = f"{ticket.subject}\n{first.subject}\n{first.body_text}" if first else ticket.subject
-    return guess_language(text), categories
+    texts = (first.subject, first.body_text) if first else (ticket.subject,)
+    return detect_language(*texts) or UNKNOWN, categories
 
 
 # --- live figures -----------------------------------------------------------------------------

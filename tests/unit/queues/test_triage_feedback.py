@@ -4,7 +4,6 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,12 +29,10 @@ from queues.settings import Settings
 from queues.tickets import TicketError, move
 from queues.triage import signal_reason
 from queues.triage.feedback import (
-    LANGUAGES_FILE,
     FeedbackError,
     can_escalate,
     escalations_by,
     figures,
-    guess_language,
     move_back,
     reason_category,
     reason_language,
@@ -335,19 +332,20 @@ def test_reasons_name_their_category_and_language() -> None:
     assert (reason_category(signal), reason_language(signal)) == (None, None)
 
 
-def test_language_words_belong_to_one_language_and_recognise_their_examples() -> None:
-    with LANGUAGES_FILE.open("rb") as handle:
-        data = tomllib.load(handle)
-    seen: dict[str, str] = {}
-    for code, table in data.items():
-        for word in table["words"]:
-            assert word == word.lower()
-            assert seen.setdefault(word, code) == code, f"{word!r} in {seen[word]} and {code}"
-        for text in table["positive"]:
-            assert guess_language(text) == code, text
-    assert guess_language("") == ""
-    assert guess_language("ok thanks") == ""
-    assert guess_language("Привет, как дела? Мне нужна помощь.") == ""
+def test_the_language_of_a_miss_or_false_alarm(world: World) -> None:
+    """The lexicon's that fired, else the reporter's stored language, else detected in the
+    first message, else unknown."""
+    flagged = world.ticket("specialist-safety", reasons=[FLAGGED_REASON.replace("en/", "fr/")])
+    flagged.language = "de"
+    stored = world.ticket(body="Hello, someone keeps writing to me. What should I do now?")
+    stored.language = "es"
+    spanish = world.ticket(body="Hola, alguien me escribe todo el tiempo y no sé qué hacer.")
+    unknown = world.ticket(body="ok")
+    assert move_back(world.session, flagged, world.staff, "general-help", "x", NOW).language == "fr"
+    rows = [
+        record_escalation(world.session, t, world.volunteer, "") for t in (stored, spanish, unknown)
+    ]
+    assert [r.language for r in rows] == ["es", "es", ""]
 
 
 # --- figures ----------------------------------------------------------------------------------
