@@ -44,7 +44,8 @@ def page_html(client: FlaskClient, number: str) -> str:
 
 
 def history_rows(client: FlaskClient, number: str) -> list[tuple[str, str, str]]:
-    """(who, what, detail) of each history row on the page, without the time."""
+    """(who, what, detail) of each history row on the page, without the time; "what" is the
+    row's label in words (webui.tickets.HISTORY_LABELS), lowercased."""
     page = page_html(client, number)
     table = page[page.index('id="history-heading"') :]
     rows = re.findall(
@@ -54,7 +55,7 @@ def history_rows(client: FlaskClient, number: str) -> list[tuple[str, str, str]]
     def clean(cell: str) -> str:
         return html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
 
-    return [(clean(who), clean(what), clean(detail)) for who, what, detail in rows]
+    return [(clean(who), clean(what).lower(), clean(detail)) for who, what, detail in rows]
 
 
 def act(
@@ -125,7 +126,7 @@ def test_link_to_a_hidden_ticket_is_a_restricted_ticket(
     text = page_text(client, general)
     assert safety not in text and "secret subject specialist-safety" not in text
     assert "A restricted ticket (related)" in text
-    assert ("specialist@example.org", "link", "linked to a restricted ticket") in history_rows(
+    assert ("specialist@example.org", "linked", "linked to a restricted ticket") in history_rows(
         client, general
     )
     auth.as_role(Role.SPECIALIST)
