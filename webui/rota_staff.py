@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,7 +103,8 @@ def index() -> str:
     timezone = rota.safe_zone(me.user.timezone).key
     today = rota.local_today(now, rota.safe_zone(timezone))
     monday = rota.week_start(today)
-    queues = _queues()
+    watched = set(current_app.config["SETTINGS"].oncall_queues)
+    queues = sorted(_queues(), key=lambda q: (q.slug not in watched, q.id))  # safety first
     shifts = {q.id: rota.active_shifts(session, [q.id]) for q in queues}
     signups: dict[int, list[tuple[ShiftSignup, str]]] = {}
     all_ids = [s.id for found in shifts.values() for s in found]

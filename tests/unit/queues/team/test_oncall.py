@@ -11,12 +11,16 @@ import email
 import email.policy
 import threading
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.db import make_engine, make_sessionmaker
+from queues.migrate import upgrade
 from queues.models import OutboxMessage, Role, Ticket, TicketEvent, TicketState, User
+from queues.seed import seed_queues
 from queues.settings import Settings
 from queues.team.oncall import (
     EVENT_BACKUP,
@@ -28,6 +32,7 @@ from queues.team.oncall import (
 from queues.team.rota_models import BACKUP, OnCallAlert
 from queues.tickets import move, take
 from queues.triage.feedback import move_back, record_escalation
+from tests.conftest import new_pg_database
 from tests.unit.queues.builders import FakeGate, make_mail
 
 from .rota_helpers import agent, on, staff, ticket, weekly
@@ -335,3 +340,51 @@ def test_the_link_without_a_configured_base_is_the_web_ui_address(settings: Sett
     assert ticket_url(settings, "2026030900001") == "http://127.0.0.1:8080/tickets/2026030900001"
     configured = dataclasses.replace(settings, web_base_url="https://help.example.org/sb/")
     assert ticket_url(configured, "1/2") == "https://help.example.org/sb/tickets/1%2F2"
+
+
+class _RacingRunner(OnCallRunner):
+    """Waits after finding new entries until the other runner has found them too, so both
+    try to record the same entry at once (the real race of two `work` processes)."""
+
+    def __init__(self, *args: Any, barrier: threading.Barrier, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.barrier = barrier
+
+    def _new_entries(
+        self, session: Session, queue_ids: list[int], now: datetime
+    ) -> list[tuple[Ticket, datetime]]:
+        found = super()._new_entries(session, queue_ids, now)
+        self.barrier.wait()
+        return found
+
+
+def test_two_runners_racing_on_postgresql_tell_once(
+    pg_database_url: str, settings: Settings
+) -> None:
+    """Two runners in two connections find the same new ticket at the same moment: the
+    unique key on (ticket, is_current) lets one record it; the other's insert waits for
+    the first commit, fails, and is rolled back to its savepoint. One notice, one row."""
+    with new_pg_database("switchboard_oncall") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        factory = make_sessionmaker(engine)
+        with factory.begin() as session:
+            seed_queues(session)
+            team = _team(session)
+            ticket(session, SAFETY, "2026030900011", T)
+        barrier = threading.Barrier(2, timeout=30)
+        runners = [_RacingRunner(factory, settings, barrier=barrier) for _ in range(2)]
+        reports: list[int] = []
+        threads = [
+            threading.Thread(target=lambda r=r: reports.append(r.step(T).mails)) for r in runners
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(reports) == [0, 1]
+        with factory() as session:
+            assert _to(_mails(session)) == [team.ann.email]
+            assert len(_history(session, "2026030900011")) == 1
+            assert len(session.scalars(select(OnCallAlert)).all()) == 1
+        engine.dispose()
