@@ -71,12 +71,14 @@ def create_app(
     db.init_app(app)
     login.init_app(app)
     csrf = CSRFProtect(app)  # every POST, PUT, PATCH and DELETE needs the form's token
+    # Before security's hooks: a password someone else set is replaced before anything
+    # else, the enrolment of a second factor included (webui.account).
+    account.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     labels.init_app(app)
     i18n.init_app(app)
     navigation.init_app(app)
-    account.init_app(app)  # its page, and a password someone else set is replaced first
     twofactor.init_app(app)  # sign-in codes and enrolment (issue 12)
     mentor.init_app(app)  # replies waiting for review, and the navigation's "Reviews"
     for module in (apply, team):  # applications, vetting, agents' pages (issue 12)

@@ -10,7 +10,8 @@ An account whose password was made or seen by someone else (added by staff or th
 `init`'s first account, a reset) has `must_change_password` set. While it is set, every
 page but the password page, signing out and the public ones sends the agent to the
 password page; a POST elsewhere changes nothing. Changing the password clears it
-(queues.access.set_password).
+(queues.access.set_password). This check runs before the other sign-in gates (the
+enrolment of a second factor, webui.security), so a new agent does the two in that order.
 """
 
 from __future__ import annotations

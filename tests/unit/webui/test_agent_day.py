@@ -371,3 +371,29 @@ def test_a_reset_by_staff_asks_for_a_new_password_again(
     mine = new_client(app)
     assert auth.sign_in(Role.VOLUNTEER, PASSWORD, client=mine).status_code == 302
     assert mine.get("/").status_code == 200
+
+
+def test_a_new_staff_member_changes_the_password_before_enrolling_a_second_factor(
+    auth: Auth, client: FlaskClient, factory: sessionmaker[Session], password_hash: str
+) -> None:
+    with factory.begin() as session:
+        session.add(
+            User(
+                email="newstaff@example.org",
+                role=Role.STAFF,
+                password_hash=password_hash,
+                must_change_password=True,
+            )
+        )
+    assert auth.sign_in("newstaff@example.org").status_code == 302
+    response = client.get("/")
+    assert response.status_code == 303 and response.headers["Location"] == "/password"
+    assert client.get("/password").status_code == 200
+    new = "a staff member's own passphrase"
+    form = {"csrf_token": auth.csrf(client, "/password"), "current": PASSWORD}
+    client.post("/password", data={**form, "new": new, "confirm": new})
+    with factory() as session:
+        user = session.scalars(select(User).where(User.email == "newstaff@example.org")).one()
+        assert not user.must_change_password
+    then = client.get("/")  # then the second factor, before anything else
+    assert then.status_code == 200 and "Set up two-factor sign-in" in text_of(then)
