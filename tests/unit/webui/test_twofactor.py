@@ -57,6 +57,7 @@ def test_staff_without_a_second_factor_enrol_before_anything_else(
     for page in ("/", "/staff/users", "/tickets/mine"):
         body = client.get(page).get_data(as_text=True)
         assert "Set up two-factor sign-in" in body and "nothing else opens" in body, page
+        assert 'action="/account/two-factor/enrol"' in body  # it posts to itself, not `page`
     token = csrf_from(client.get("/"))
     refused = client.post(f"/staff/users/{people.target.id}/disable", data={"csrf_token": token})
     assert refused.status_code == 303 and refused.headers["Location"] == "/account/two-factor/enrol"
