@@ -331,6 +331,8 @@ def test_an_agent_with_a_password_someone_else_set_must_change_it_first(
     assert found is not None
     one_time = html.unescape(found.group(1))
     assert "must choose their own password" in page
+    listed = text_of(staff.get("/staff/users"))
+    assert "fresh@example.org" in listed and "must choose a password" in listed
 
     assert auth.sign_in("fresh@example.org", one_time).status_code == 302
     number = tickets["general-help"]
