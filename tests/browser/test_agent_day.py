@@ -424,6 +424,9 @@ def test_an_account_made_by_staff_chooses_its_own_password_first(
     agent.get_by_label("New password again").fill("my own long passphrase")
     agent.get_by_label("New password again").press("Enter")
     expect(agent.get_by_role("heading", level=1)).to_have_text("Overview")
+    agent.goto("/account")
+    expect(agent.locator("#signature-now")).to_have_text("Switchboard help team")
+    fits(agent)
     with factory() as session:
         assert (
             not session.scalars(select(User).where(User.email == address))
