@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from queues import replies
 from queues import tickets as work
 from queues.audit import AuditAction, record
-from queues.models import Article, Role, Ticket, User, utcnow
+from queues.models import Article, Ticket, User, utcnow
 from queues.settings import Settings
 from queues.team import probation
 from queues.team.models import AgentProfile, HeldReply, HeldState
@@ -71,14 +71,12 @@ def _entries(found: list[HeldReply]) -> list[Entry]:
 
 
 def mentoring() -> bool:
-    """Whether the lists concern the signed-in agent (the navigation shows them then):
-    staff, a mentor, or an agent on probation."""
+    """Whether the navigation shows "Reviews": to a mentor and to an agent on probation.
+    Staff (who may review any waiting reply) reach the page through the staff hub."""
     me = signed_in()
     if me is None:
         return False
     user = me.user
-    if user.role is Role.STAFF:
-        return True
     current = db.session()
     mentors = select(AgentProfile.user_id).where(AgentProfile.mentor_id == user.id).limit(1)
     return probation.holds_replies(current, user) or current.scalar(mentors) is not None

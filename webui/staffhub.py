@@ -56,6 +56,12 @@ STAFF_PAGES: tuple[Group, ...] = (
                 "end probation, reset two-factor sign-in, suspend or remove.",
             ),
             StaffPage(
+                "mentor.index",
+                "Replies waiting for review",
+                "Replies of agents on probation: every one waiting, those of agents without "
+                "a mentor too; approve, edit and send, or return with a comment.",
+            ),
+            StaffPage(
                 "team.checklist",
                 "Training checklist",
                 "What every new agent does before probation can end.",
