@@ -202,7 +202,9 @@ def test_apply_vet_enrol_probation_and_the_mentors_edit_reaches_the_sink(
     staff.get_by_role("link", name="Applications").click()
     staff.get_by_role("link", name="Ann Applicant").click()
     expect(staff.get_by_role("heading", level=1)).to_have_text("Application of Ann Applicant")
-    staff.get_by_label("Mentor", exact=True).select_option(label="volunteer@example.org (volunteer)")
+    staff.get_by_label("Mentor", exact=True).select_option(
+        label="volunteer@example.org (volunteer)"
+    )
     expect(staff.get_by_label("On probation: a mentor approves their replies")).to_be_checked()
     staff.get_by_label("Require two-factor sign-in").check()
     staff.get_by_role("button", name="Approve and send the set-password link").click()
