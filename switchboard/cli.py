@@ -839,6 +839,27 @@ def user_reset_password(app: App, email: str) -> None:
         click.echo(f"The account is disabled: `switchboard user enable {shown}` to let it in.")
 
 
+@user.command("reset-two-factor")
+@click.argument("email")
+@pass_app
+def user_reset_two_factor(app: App, email: str) -> None:
+    """Forget an account's two-factor secret and recovery codes (a lost phone, when no staff
+    member can sign in to do it); its sessions end, and it enrols again at the next sign-in
+    if it must use two-factor sign-in."""
+    from queues.access import end_sessions
+    from queues.audit import record_command
+    from queues.team.twofactor import remove
+
+    app.require_schema()
+    with app.sessions.begin() as session:
+        account = _account(session, email)
+        remove(session, account)
+        end_sessions(account)
+        record_command(session, f"account {account.email} two-factor reset")
+        shown = account.email
+    click.echo(f"Two-factor sign-in of {shown} is reset; every session of the account has ended.")
+
+
 @main.command()
 @click.option("--host", help="Address to listen on (default: the web_host setting).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default: web_port).")
