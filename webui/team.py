@@ -48,7 +48,7 @@ bp = Blueprint("team", __name__, url_prefix="/team")
 
 MAX_FIELD = 5000
 # Pages also open to the agent themselves and their mentor (each view checks who).
-NOT_ONLY_STAFF = frozenset({"team.agent", "team.tick"})
+NOT_ONLY_STAFF = frozenset({"team.agent", "team.tick", "team.profile"})
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
@@ -377,6 +377,8 @@ def agent_page(user_id: int) -> str:
         departures=leaving.departures(current, user.id) if is_staff else [],
         mentors=[m for m in _mentors() if m.id != user.id] if is_staff else [],
         roles=ROLE_ORDER,
+        zones=applications.timezone_names(),
+        may_edit_profile=is_staff or me.id == user.id,
         kinds=list(DepartureKind),
         me=me,
         form=ActionForm(),
@@ -401,6 +403,30 @@ def tick(user_id: int, item_id: int) -> Response:
     except checklist.ChecklistError as exc:
         return _back(str(exc), agent_url(user_id))
     return _back("Checklist updated.", agent_url(user_id))
+
+
+@bp.route("/agents/<int:user_id>/profile", methods=["POST"])
+def profile(user_id: int) -> Response:
+    """The languages and time zone an agent works in: the agent's own to say, or staff's."""
+    _agent_or_404(user_id)
+    _checked()
+    me = agent().user
+    if me.id != user_id and me.role is not Role.STAFF:
+        return _back(
+            "Only the agent or staff change their languages and time zone.", agent_url(user_id)
+        )
+    zone = _text("timezone", 64)
+    try:
+        languages = applications.parse_languages(_text("languages", 200))
+    except applications.ApplicationError as exc:
+        return _back(str(exc), agent_url(user_id))
+    if zone not in applications.timezone_names():
+        return _back("Choose a time zone from the list.", agent_url(user_id))
+    with db.writing() as writer:
+        target = writer.get_one(User, user_id)
+        target.languages = languages
+        target.timezone = zone
+    return _back("Languages and time zone saved.", agent_url(user_id))
 
 
 @bp.route("/agents/<int:user_id>/mentor", methods=["POST"])

@@ -185,6 +185,7 @@ POLICY: dict[str, Policy] = {
     "team.agents": Policy(Audience.STAFF),
     "team.agent": Policy(Audience.STAFF),
     "team.tick": Policy(Audience.STAFF),
+    "team.profile": Policy(Audience.STAFF),
     "team.mentor": Policy(Audience.STAFF),
     "team.probation": Policy(Audience.STAFF),
     "team.role": Policy(Audience.STAFF),

@@ -268,3 +268,32 @@ def test_the_texts_are_versioned_from_the_browser(
     )
     page = app.test_client().get("/apply").get_data(as_text=True)
     assert "I keep it all secret." in page and "(version 2)" in page
+
+
+def test_the_agent_or_staff_set_languages_and_time_zone(
+    app: Flask, factory: sessionmaker[Session], people: People
+) -> None:
+    mentor = people.by_role[Role.VOLUNTEER]
+    put_on_probation(factory, people.target.id, mentor.id)
+    url = f"/team/agents/{people.target.id}"
+    own = signed_in_as(app, factory, people.target.id)
+    token = csrf_from(own.get(url))
+    own.post(
+        f"{url}/profile",
+        data={"csrf_token": token, "languages": "EN, pt_br", "timezone": "America/Sao_Paulo"},
+    )
+    with factory() as session:
+        user = session.get_one(User, people.target.id)
+        assert (user.languages, user.timezone) == (["en", "pt-br"], "America/Sao_Paulo")
+    bad = own.post(
+        f"{url}/profile", data={"csrf_token": token, "languages": "en", "timezone": "Mars/Base"}
+    )
+    assert bad.status_code == 303
+    watcher = signed_in_as(app, factory, mentor.id)
+    watcher.post(
+        f"{url}/profile",
+        data={"csrf_token": csrf_from(watcher.get(url)), "languages": "fr", "timezone": "UTC"},
+    )
+    with factory() as session:
+        user = session.get_one(User, people.target.id)
+        assert (user.languages, user.timezone) == (["en", "pt-br"], "America/Sao_Paulo")
