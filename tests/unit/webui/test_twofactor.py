@@ -8,22 +8,44 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.models import Role, User, WebSession
+from queues.settings import Settings
 from queues.team import twofactor
 from queues.team.models import TotpCredential
+from webui import create_app
 from webui import twofactor as web_twofactor
 
-from .conftest import PASSWORD, Auth, People, csrf_from, new_client
+from .conftest import PASSWORD, SECRET, Auth, People, csrf_from, new_client
 
 _SECRET = re.compile(r'<code id="secret">([A-Z2-7 ]+)</code>')
 _CODES = re.compile(r"<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>")
+
+
+@pytest.fixture
+def app(factory: sessionmaker[Session], tmp_path: Path) -> Flask:
+    """The app with the shipped two-factor rules spelled out (staff and specialists must),
+    whatever the shared fixture's settings become."""
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url="sqlite://",
+        twofactor_required_roles=("specialist", "staff"),
+    )
+    config = {
+        "TESTING": True,
+        "DB_SESSIONMAKER": factory,
+        "SECRET_KEY": SECRET,
+        "PREFERRED_URL_SCHEME": "https",
+    }
+    return create_app(config, settings=settings)
 
 
 def enrol_directly(app: Flask, factory: sessionmaker[Session], user_id: int) -> pyotp.TOTP:
