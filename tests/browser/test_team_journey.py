@@ -56,7 +56,12 @@ def team_server(
     tickets = _fill(engine)
     engine.dispose()
     var_dir = Path(tmp_path_factory.mktemp("team-var"))
-    app = create_app(settings=Settings(database_url=database_url, var_dir=var_dir))
+    settings = Settings(
+        database_url=database_url,
+        var_dir=var_dir,
+        twofactor_required_roles=("specialist", "staff"),  # as shipped, spelled out
+    )
+    app = create_app(settings=settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="switchboard")
     thread = threading.Thread(target=server.run, name="waitress-team", daemon=True)
     thread.start()
