@@ -375,7 +375,7 @@ def test_a_failing_acknowledgement_is_recorded_and_the_ticket_kept(
     def broken(*_args: object, **_kwargs: object) -> object:
         raise RuntimeError("template store unavailable")
 
-    monkeypatch.setattr(autoreply, "render_mail", broken)
+    monkeypatch.setattr(autoreply, "in_language", broken)
     out = gate.send(make_mail())
     assert out.kind == "new"
     t = load(gate, out.ticket_number)
