@@ -103,8 +103,11 @@ def ingest(
     to: str = "help@localhost",
     in_reply_to: str | None = None,
     attachment: bytes | None = None,
+    queue: str | None = None,
 ) -> Mail:
-    """A message as it arrives by mail, stored and processed like the gateway's."""
+    """A message as it arrives by mail, stored and processed like the gateway's; `queue`:
+    then put in that queue, whatever triage made of the wording (not what these tests are
+    about)."""
     message_id = f"m-{uuid.uuid4().hex[:12]}@example.net"
     head = (
         f"From: Rita Requester <{REQUESTER}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
@@ -127,6 +130,12 @@ def ingest(
     settings = Settings(database_url=database_url, var_dir=Path("/nonexistent"))
     outcome = ingest_bytes(factory, raw.encode(), settings, parse_message, source="browser-test")
     assert outcome.ticket_number is not None, outcome
+    if queue is not None:
+        with factory.begin() as session:
+            ticket = session.scalars(
+                select(Ticket).where(Ticket.number == outcome.ticket_number)
+            ).one()
+            ticket.queue = session.scalars(select(Queue).where(Queue.slug == queue)).one()
     return Mail(outcome.ticket_number, message_id)
 
 
@@ -258,7 +267,7 @@ def test_1_moving_a_serious_report_to_volunteers_asks_who_and_why(
 def test_2_3_a_placeholder_is_refused_and_the_public_name_signs_the_reply(
     pages: Pages, live_server: LiveServer, factory: sessionmaker[Session], database_url: str
 ) -> None:
-    mail = ingest(factory, database_url, "Fake account with my photos")
+    mail = ingest(factory, database_url, "Fake account with my photos", queue="general-help")
     page = pages.sign_in(live_server.email(Role.VOLUNTEER))
 
     # 3. choose the public name on "Your account", reached from the main navigation
@@ -309,7 +318,7 @@ def test_2_3_a_placeholder_is_refused_and_the_public_name_signs_the_reply(
 def test_4_the_reply_page_shows_the_newest_incoming_message_and_the_lock_shows_on_top(
     pages: Pages, live_server: LiveServer, factory: sessionmaker[Session], database_url: str
 ) -> None:
-    first = ingest(factory, database_url, "Messages at night")
+    first = ingest(factory, database_url, "Messages at night", queue="general-help")
     followup = ingest(
         factory,
         database_url,
@@ -318,6 +327,7 @@ def test_4_the_reply_page_shows_the_newest_incoming_message_and_the_lock_shows_o
         "On Thursday, Switchboard help team wrote:\n> We have your report.\n"
         "> Keep the ticket number in the subject.\n",
         in_reply_to=first.message_id,
+        queue="general-help",
     )
     assert followup.number == first.number
     page = pages.sign_in(live_server.email(Role.VOLUNTEER), width=390)
