@@ -72,6 +72,8 @@ def mail_ticket(factory: sessionmaker[Session], session: Session, settings: Sett
     )
     ticket = session.scalar(select(Ticket).where(Ticket.number == outcome.ticket_number))
     assert ticket is not None
+    ticket.queue = queue(session, "general-help")  # whatever triage made of the wording
+    session.flush()
     return ticket
 
 
