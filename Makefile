@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck imports unit bench clean messages
+.PHONY: run test lint typecheck imports unit bench clean messages triage-model
 
 $(BIN)/switchboard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/latency.py --clients 1,4 --backends sqlite,postgresql
 	$(BIN)/python bench/pages.py
+
+## triage-model: train the triage wording model on tests/data/triage/{dev,train}/ (never the
+## evaluation set) and write queues/triage/model/wording.bin; prints the cross-validation figures
+triage-model: $(BIN)/switchboard
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python tools/train_triage.py
 
 ## messages: extract the texts (babel.cfg) and update every catalog in queues/locale.
 ## Translate the new entries, then commit the .po files (nothing to compile: queues.i18n).

@@ -411,11 +411,16 @@ class Placement:
 
 
 def _apply_triage(
-    session: Session, place: Placement, mail: IncomingMail, queues: dict[str, QueueRef]
+    session: Session,
+    place: Placement,
+    mail: IncomingMail,
+    queues: dict[str, QueueRef],
+    settings: Settings,
 ) -> bool:
     """Serious reports go to specialist-safety at high priority; never out of a restricted
     queue. Returns whether anything changed."""
-    hits = triage(mail.subject, mail.body_text, current_lexicon(session))  # staff changes too
+    lexicon = current_lexicon(session)  # staff changes too
+    hits = triage(mail.subject, mail.body_text, lexicon, model=settings.triage_model)
     if not hits:
         return False
     new_reasons = [r for r in triage_reasons(hits) if r not in place.reasons]
@@ -506,7 +511,7 @@ def _create_ticket(
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
     _apply_at_risk(place, inbound, mail, queues)
-    _apply_triage(session, place, mail, queues)
+    _apply_triage(session, place, mail, queues, settings)
     language = reporter_language(inbound.source, mail)
     now = utcnow()
     key = _similarity_key(mail, settings, standing, quoted)
@@ -754,7 +759,7 @@ def _append_followup(
     elif ticket.state == TicketState.PENDING:
         changes["state"] = TicketState.OPEN
         place.events.append(("state", "pending -> open (follow-up)"))
-    if _apply_triage(session, place, mail, queues):
+    if _apply_triage(session, place, mail, queues, settings):
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,
@@ -891,7 +896,7 @@ def _add_to_host(
             gate.note_fingerprint(conn, host_id, sender.email, key, now)
         detail = f"a near-identical report from another sender collapsed here ({reports} reports)"
     place.events.insert(0, (what, detail))
-    if _apply_triage(session, place, mail, queues):
+    if _apply_triage(session, place, mail, queues, settings):
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,

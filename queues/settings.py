@@ -129,6 +129,8 @@ class Settings:
     web_host / web_port: where `switchboard web` and `serve` listen.
     triage_min_recall / triage_min_precision: the thresholds of `switchboard triage
         evaluate` (per language and overall): below them it exits 1.
+    triage_model: whether the wording model (queues.triage.model) judges new mail beside
+        the lexicon, as trained (`make triage-model`); off: the lexicon alone decides.
     trusted_authserv_ids: the authserv-ids of our own border MTA's milters (OpenDKIM,
         OpenDMARC, rspamd; RFC 8601). Behind Postfix (LMTP) the verdict is read only from
         Authentication-Results fields with one of these ids, above Postfix's Received field;
@@ -260,6 +262,7 @@ class Settings:
     web_port: int = 8080
     triage_min_recall: float = 0.95
     triage_min_precision: float = 0.75
+    triage_model: bool = True
     trusted_authserv_ids: tuple[str, ...] = ()
     sender_checks: bool = True
     dns_servers: tuple[str, ...] = ()

@@ -1,11 +1,14 @@
 """`switchboard triage evaluate FILE.tsv ...`: measure safety triage on labelled reports.
 
 Reads files in the contract of queues.triage.evaluation, runs triage on each report's
-subject and body (the data files' lexicon: what a fresh installation triages with), and
-prints recall and precision per language and overall, recall per serious category, false
-alarms per everyday category, and the ids of the misses and false alarms. Exits 1 when a
-language or the total is below the thresholds (defaults: the settings triage_min_recall and
-triage_min_precision), 2 when a file is malformed (the error names the line).
+subject and body (the data files' lexicon and, unless the setting triage_model is off,
+the shipped wording model: what a fresh installation triages with), and prints recall and
+precision per language and overall for the lexicon alone, the wording model alone and
+both (the decision); then, for the decision, recall per serious category, false alarms
+per everyday category, and the ids of the misses and false alarms. Exits 1 when a
+language or the total is below the thresholds for the decision (defaults: the settings
+triage_min_recall and triage_min_precision), 2 when a file is malformed (the error names
+the line).
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from typing import Any
 
 import click
 
-from queues.triage.evaluation import Evaluation, Report, Tally, TsvError, read_reports
+from queues.triage.evaluation import (
+    SIGNAL_NAMES,
+    Comparison,
+    Evaluation,
+    Report,
+    Tally,
+    TsvError,
+    read_reports,
+)
 
 DEFAULT_MIN_RECALL = 0.95
 DEFAULT_MIN_PRECISION = 0.75
@@ -62,21 +73,38 @@ def evaluate(
     if settings is not None:
         use_cache(Path(settings.var_dir) / "cache")
 
-    result = Evaluation()
+    from queues.triage.model import wording_model
+
+    use_model = bool(getattr(settings, "triage_model", True))
+    comparison = Comparison()
     if no_progress or as_json or len(reports) < _PROGRESS_FROM:
         for report in reports:
-            result.add(report, run(report.subject, report.body))
+            comparison.add(report, run(report.subject, report.body, model=use_model))
     else:
         with click.progressbar(reports, label="Triage", file=sys.stderr, show_pos=True) as bar:
             for report in bar:
-                result.add(report, run(report.subject, report.body))
+                comparison.add(report, run(report.subject, report.body, model=use_model))
+    result = comparison.combined
     short = result.below(recall_floor, precision_floor)
+    model = wording_model() if use_model else None
+    threshold = None if model is None else model.threshold
     if as_json:
         data: dict[str, Any] = result.as_json()
         data["thresholds"] = {"min_recall": recall_floor, "min_precision": precision_floor}
         data["below"] = short
+        data["model_threshold"] = threshold
+        data["signals"] = {
+            name: {
+                "overall": part["overall"],
+                "languages": part["languages"],
+                "categories": part["categories"],
+            }
+            for name, evaluation in comparison.signals().items()
+            for part in [evaluation.as_json()]
+        }
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
+        _print_signals(comparison, threshold)
         _print(result, files, recall_floor, precision_floor, short)
     if short:
         ctx.exit(1)
@@ -98,6 +126,22 @@ def _thresholds(
 
 def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _print_signals(comparison: Comparison, threshold: float | None) -> None:
+    """Recall / precision per language for each signal, the decision last."""
+    model = "off or not shipped" if threshold is None else f"threshold {threshold:.2f}"
+    click.echo(f"Recall / precision per signal (wording model: {model})\n")
+    languages = sorted(comparison.combined.languages)
+    click.echo(f"{'signal':<15}" + "".join(f"{name:>14}" for name in [*languages, "overall"]))
+    for key, evaluation in comparison.signals().items():
+        tallies = [evaluation.languages.get(name, Tally()) for name in languages]
+        cells = [f"{_figure(t.recall)} / {_figure(t.precision)}" for t in tallies]
+        cells.append(
+            f"{_figure(evaluation.overall.recall)} / {_figure(evaluation.overall.precision)}"
+        )
+        click.echo(f"{SIGNAL_NAMES[key]:<15}" + "".join(f"{cell:>14}" for cell in cells))
+    click.echo("\nFigures of both together (what triage decides):\n")
 
 
 def _print(

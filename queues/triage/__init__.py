@@ -2,7 +2,10 @@
 
 `triage(subject, body)` returns the hits in a report: lexicon phrases, window rules over
 a few sentences, and the reporter's own words of fear, each with the words of the report
-that fired it (hits.TriageHit). `reasons(hits)` are the strings stored on the ticket.
+that fired it (hits.TriageHit); then the wording model's hit, when its probability that the
+report is serious reaches its threshold (queues.triage.model: a small classifier trained
+on labelled reports, for indirect wording no entry names). A report is serious when
+either fires. `reasons(hits)` are the strings stored on the ticket.
 `signal_reason("safety-address")` is the reason for a signal from outside the text.
 
 The lexicon is data (queues/triage/lexicon/*.toml, checked by queues.triage.lexicon);
@@ -10,9 +13,10 @@ staff add and switch off entries in the web UI (queues.triage.staff), which give
 `Lexicon` to pass as `triage(subject, body, lexicon)`. Nothing is read or compiled at
 import: the files are loaded on first use, the patterns' anchors are worked out then (or
 read from a cache file, `use_cache`), and each pattern's regex is compiled when a text
-first contains its anchors, so a command that triages nothing pays nothing.
+first contains its anchors, so a command that triages nothing pays nothing. The wording
+model (and numpy) is loaded on the first triage, not at import.
 
-Limits, on purpose: triage is a safety net, not a classifier. It errs toward flagging (a
+Limits, on purpose: the lexicon is a safety net, not a classifier. It errs toward flagging (a
 false alarm costs a specialist a minute, a miss can cost far more), matches only the Latin
 script, and does not catch leetspeak or misspellings. Known harmless idioms are guarded,
 and a few contexts (quoted titles, questions about the policy, disputes about edits) make
@@ -111,15 +115,35 @@ def remember(subject: str, body: str, hits: list[TriageHit]) -> None:
     _AHEAD[(subject, body)] = hits
 
 
-def triage(subject: str, body: str, lexicon: Lexicon | None = None) -> list[TriageHit]:
+def triage(
+    subject: str, body: str, lexicon: Lexicon | None = None, *, model: bool = True
+) -> list[TriageHit]:
     """The hits in a report (subject and body), with `lexicon` (default: the data files;
-    queues.triage.staff.current_lexicon adds staff changes).
+    queues.triage.staff.current_lexicon adds staff changes), then the wording model's hit
+    when it flags the report (queues.triage.model; `model=False`: the lexicon alone).
 
-    At most one hit per entry or rule; ordered by category (as in CATEGORIES), then by
-    first occurrence in the text. An empty list means nothing was found.
+    At most one hit per entry or rule; the lexicon's ordered by category (as in
+    CATEGORIES), then by first occurrence in the text; the model's last. An empty list
+    means nothing was found.
     """
-    base = default_lexicon()
     ahead = _AHEAD.pop((subject, body), None)
+    found = _lexicon_hits(subject, body, lexicon, ahead)
+    if not model:
+        return found
+    if ahead is not None:
+        return found + [hit for hit in ahead if hit.signal == "model"]
+    from queues.triage.model import model_hits  # numpy and the weights, on first use only
+
+    return found + model_hits(subject, body)
+
+
+def _lexicon_hits(
+    subject: str, body: str, lexicon: Lexicon | None, ahead: list[TriageHit] | None
+) -> list[TriageHit]:
+    """The lexicon's hits, from `ahead` (worked out in a parser worker) when there."""
+    base = default_lexicon()
+    if ahead is not None:
+        ahead = [hit for hit in ahead if hit.signal != "model"]
     if lexicon is None or lexicon.digest == base.digest:
         return ahead if ahead is not None else compiled(base).scan(subject, body)
     if ahead is None or lexicon.languages is not base.languages:

@@ -9,6 +9,8 @@ its subject and body (what would send it to specialist-safety).
 Figures: per language and overall, recall (serious reports flagged / serious reports) and
 precision (serious flagged / all flagged); per category of serious reports, recall; per
 category of everyday reports, false alarms. And the ids of the misses and false alarms.
+`Comparison` keeps them for each signal apart: the lexicon alone, the wording model alone
+(queues.triage.model), and both together, which is what triage decides.
 """
 
 from __future__ import annotations
@@ -211,3 +213,25 @@ def evaluate(
     for report in reports:
         result.add(report, triage(report.subject, report.body))
     return result
+
+
+SIGNAL_NAMES: Final = {"lexicon": "lexicon", "model": "wording model", "combined": "both"}
+
+
+@dataclass
+class Comparison:
+    """The figures of the lexicon alone, the wording model alone, and both together (a
+    report is flagged when either fires: triage's decision)."""
+
+    lexicon: Evaluation = field(default_factory=Evaluation)
+    model: Evaluation = field(default_factory=Evaluation)
+    combined: Evaluation = field(default_factory=Evaluation)
+
+    def add(self, report: Report, hits: list[TriageHit]) -> None:
+        """Count `report` with all of triage's `hits` (the model's have signal "model")."""
+        self.lexicon.add(report, [h for h in hits if h.signal != "model"])
+        self.model.add(report, [h for h in hits if h.signal == "model"])
+        self.combined.add(report, hits)
+
+    def signals(self) -> dict[str, Evaluation]:
+        return {"lexicon": self.lexicon, "model": self.model, "combined": self.combined}

@@ -8,8 +8,11 @@ subject or body, so a page can highlight them in the message.
 
 The reason stored on a ticket (Ticket.triage_reasons, a list of strings) quotes the
 report, never the lexicon's own phrase: `threat of harm: "…he will come to my house…"
-(phrase en/come-to-my-house)`. Signals that come from outside the text (mail to the
-safety address, the form's at-risk box) have reasons of their own (`signal_reason`).
+(phrase en/come-to-my-house)`. The wording model (queues.triage.model) names itself and
+its score, and quotes the sentence that weighed most: `threat of harm: "…I know which bus
+you take…" (wording model, score 0.87)`; it has no lexicon language. Signals that come
+from outside the text (mail to the safety address, the form's at-risk box) have reasons of
+their own (`signal_reason`).
 """
 
 from __future__ import annotations
@@ -40,9 +43,15 @@ CATEGORY_LABELS: Final[dict[str, str]] = {
     "at_risk": "the reporter says they are at risk",
 }
 # What fired. "phrase": one lexicon entry; "rule": concepts together in a few sentences;
-# "fear": the reporter's own words of fear or of being at risk (entries of category at_risk).
-SIGNALS: Final = ("phrase", "rule", "fear")
-SIGNAL_LABELS: Final[dict[str, str]] = {"phrase": "phrase", "rule": "rule", "fear": "own words"}
+# "fear": the reporter's own words of fear or of being at risk (entries of category at_risk);
+# "model": the wording model's probability reached its threshold (queues.triage.model).
+SIGNALS: Final = ("phrase", "rule", "fear", "model")
+SIGNAL_LABELS: Final[dict[str, str]] = {
+    "phrase": "phrase",
+    "rule": "rule",
+    "fear": "own words",
+    "model": "wording model",
+}
 
 # Signals that do not come from the text: the ingest path and the public form add them.
 EXTERNAL_SIGNALS: Final[dict[str, str]] = {
@@ -65,22 +74,27 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class TriageHit:
-    """One entry or rule that fired, with the report's own words."""
+    """One entry or rule that fired, with the report's own words (or the wording model's
+    hit: signal "model", no language, its score)."""
 
     category: str
-    language: str
+    language: str  # the lexicon's language; "" for the wording model (all languages)
     entry: str  # the entry's or rule's id in that language's lexicon
     signal: str = "phrase"
     excerpt: str = ""  # the report's words around the match, one line, "…" where cut
     spans: tuple[Span, ...] = ()
+    score: float | None = None  # the wording model's probability, rounded to 0.01
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown triage category {self.category!r}")
-        if not _LANGUAGE_CODE.fullmatch(self.language):
-            raise ValueError(f"not a language code: {self.language!r}")
         if self.signal not in SIGNALS:
             raise ValueError(f"unknown triage signal {self.signal!r}")
+        if self.signal == "model":
+            if self.language or self.score is None or not 0 <= self.score <= 1:
+                raise ValueError("a wording model hit has a score and no language")
+        elif not _LANGUAGE_CODE.fullmatch(self.language):
+            raise ValueError(f"not a language code: {self.language!r}")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -88,9 +102,12 @@ class TriageHit:
         return self.language, self.entry
 
     def reason(self) -> str:
-        """E.g. `threat of harm: "…I will kill you…" (phrase en/kill-you)`."""
+        """E.g. `threat of harm: "…I will kill you…" (phrase en/kill-you)`, or for the
+        wording model `threat of harm: "…" (wording model, score 0.87)`."""
         quoted = f' "{self.excerpt}"' if self.excerpt else ""
         label = SIGNAL_LABELS[self.signal]
+        if self.signal == "model":
+            return f"{CATEGORY_LABELS[self.category]}:{quoted} ({label}, score {self.score:.2f})"
         return f"{CATEGORY_LABELS[self.category]}:{quoted} ({label} {self.language}/{self.entry})"
 
 

@@ -28,10 +28,12 @@ from queues.triage import Lexicon, TriageHit, triage
 from queues.triage.hits import EXTERNAL_SIGNALS
 
 MAX_ARTICLES: Final = 50  # incoming messages scanned per ticket (the first ones)
-# `threat of harm: "…he will come to my house…" (phrase en/come-to-my-house)`
+# `threat of harm: "…he will come to my house…" (phrase en/come-to-my-house)`, and the
+# wording model's `threat of harm: "…" (wording model, score 0.87)` (queues.triage.hits)
 _REASON: Final = re.compile(
-    r'^(?P<label>[^:"]+):(?: "(?P<quote>.*)")? \((?P<how>phrase|rule|own words) '
-    r"(?P<ref>[a-z]{2,3}/[^)\s]+)\)$",
+    r'^(?P<label>[^:"]+):(?: "(?P<quote>.*)")? '
+    r"\((?P<how>phrase|rule|own words|wording model),? "
+    r"(?P<ref>[a-z]{2,3}/[^)\s]+|score [01]\.[0-9]{2})\)$",
     re.DOTALL,
 )
 _SPACE: Final = re.compile(r"\s+")

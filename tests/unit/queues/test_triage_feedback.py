@@ -4,6 +4,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -409,7 +410,9 @@ def test_figures_of_an_empty_database(world: World) -> None:
 def test_mail_to_the_safety_address_carries_a_signal_reason(
     factory: sessionmaker[Session], settings: Settings
 ) -> None:
-    gate = FakeGate(factory, settings)
+    # The lexicon alone: the reasons of these made-up reports must not depend on the
+    # wording model's judgement (test_triage_model_ingest.py has its own).
+    gate = FakeGate(factory, dataclasses.replace(settings, triage_model=False))
     plain = gate.send(make_mail(body="Who do I talk to?", to=["safety@example.org"]))
     serious = gate.send(
         make_mail(body="He said he will kill you tonight.", to=["safety@example.org"])

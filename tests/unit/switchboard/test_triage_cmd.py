@@ -30,9 +30,11 @@ def _write(tmp_path: Path, name: str, rows: list[str]) -> Path:
 
 @pytest.fixture(autouse=True)
 def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The command keeps its anchor cache in var_dir/cache: not in the checkout."""
+    """The command keeps its anchor cache in var_dir/cache: not in the checkout. The figures
+    here are the lexicon's (the wording model's: test_triage_model_ingest.py)."""
     monkeypatch.setenv("SWITCHBOARD_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SWITCHBOARD_CONFIG", "")
+    monkeypatch.setenv("SWITCHBOARD_TRIAGE_MODEL", "off")
     return tmp_path / "var"
 
 
