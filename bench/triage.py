@@ -1,16 +1,18 @@
 """Safety triage speed: per-message time over ordinary and large messages, and what loading
 costs (issue 9: below 2 ms per ordinary message, linear in size, a 1 MB body in tens of
-ms; importing queues.triage must compile nothing).
+ms; importing queues.triage must compile nothing and load no model).
 
     .venv/bin/python bench/triage.py [--messages N] [--seed S]
 
 Prints: the import time of queues.triage and of the `switchboard` command (fresh
 interpreters, best of 5), the first triage in a fresh process (loading the data files,
 working out the anchors or reading them from the cache in var/, then the first message),
-then the median and 95th percentile per
-message over N generated reports of a few KB in four languages (one in ten serious,
-with quoted replies), and the time for bodies of 64 KB to 1 MB (ASCII and
-accented text), to show it grows linearly. Figures only; compare runs on one machine.
+what the wording model costs on first use (numpy and the weights), then the median and
+95th percentile per message over N generated reports of a few KB in four languages (one in
+ten serious, with quoted replies) for the lexicon alone, the wording model alone and both
+(what ingest runs), and the time for bodies of 64 KB to 1 MB (ASCII and accented text), to
+show it grows linearly (the model reads at most the first 20,000 characters of a body).
+Figures only; compare runs on one machine.
 """
 
 from __future__ import annotations
@@ -125,27 +127,48 @@ def main() -> None:
                 f" anchors {float(out[1]):6.1f} ms, first message {float(out[2]):6.1f} ms"
             )
 
+    model_first = (
+        "import time; t = time.perf_counter(); from queues.triage.model import wording_model; "
+        "a = time.perf_counter(); m = wording_model(); b = time.perf_counter(); "
+        "m.hit('Help', 'He wrote that he knows which bus I take.'); c = time.perf_counter(); "
+        "print(f'{(a-t)*1000:.1f} {(b-a)*1000:.1f} {(c-b)*1000:.1f}')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", model_first], check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    print(
+        f"wording model, first use:  import (numpy) {float(out[0]):6.1f} ms,"
+        f" weights {float(out[1]):6.1f} ms, first message {float(out[2]):6.1f} ms"
+    )
+
     from queues.triage import triage
+    from queues.triage.model import model_hits
 
     rng = random.Random(args.seed)
     messages = [_message(rng) for _ in range(args.messages)]
     for subject, body in messages[:200]:  # compile the regexes these texts need
         triage(subject, body)
-    times = []
-    flagged = 0
-    for subject, body in messages:
-        start = time.perf_counter()
-        flagged += bool(triage(subject, body))
-        times.append(time.perf_counter() - start)
     size = statistics.mean(len(b) for _, b in messages)
-    times.sort()
-    print(
-        f"\n{args.messages} ordinary messages (mean {size / 1000:.1f} KB, {flagged} flagged):"
-        f" median {statistics.median(times) * 1000:.3f} ms,"
-        f" p95 {times[int(len(times) * 0.95)] * 1000:.3f} ms, max {times[-1] * 1000:.2f} ms"
-    )
+    print(f"\n{args.messages} ordinary messages (mean {size / 1000:.1f} KB):")
+    for label, run in (
+        ("lexicon alone", lambda s, b: triage(s, b, model=False)),
+        ("wording model alone", model_hits),
+        ("both (ingest)", triage),
+    ):
+        times = []
+        flagged = 0
+        for subject, body in messages:
+            start = time.perf_counter()
+            flagged += bool(run(subject, body))
+            times.append(time.perf_counter() - start)
+        times.sort()
+        print(
+            f"  {label:<20} median {statistics.median(times) * 1000:.3f} ms,"
+            f" p95 {times[int(len(times) * 0.95)] * 1000:.3f} ms,"
+            f" max {times[-1] * 1000:.2f} ms ({flagged} flagged)"
+        )
 
-    print("\nlarge bodies (one threat at the end):")
+    print("\nlarge bodies (one threat at the end; lexicon and wording model):")
     ascii_line = "The quick brown fox jumps over the lazy dog; please reset my password. "
     accented = "Très chère équipe, ça ne marche pas ; Grüße aus München, año, niño. "
     for name, line in (("ASCII", ascii_line), ("accented", accented)):

@@ -3,23 +3,26 @@
 The lexicon (queues.triage.engine) catches what its entries and window rules name; the
 wording model catches serious reports written in ways no entry anticipates (fear, warnings,
 farewells, an adult and a child, meetings, pictures, selling, turning up at a door, an
-address posted). It is a logistic regression over hashed features of the folded text
+address posted). It is a linear model over hashed features of the folded text
 (queues.triage.fold, so case and accents do not matter):
 
 - word unigrams and bigrams;
-- character n-grams of 3 to 5 characters over the words joined by single spaces (they
+- character n-grams of 3 to 6 characters over the words joined by single spaces (they
   reach inflections, compounds and misspellings, in all four languages at once).
 
 Each family's distinct buckets count once, scaled by one over the square root of their
 number (an L2-normalised binary vector per family), so a long report does not score higher
-for being long. A second set of rows (a multinomial over the serious categories, trained on
-serious reports only, over coarser buckets: the top `category_bits` bits) names the kind of
-risk. It is trained offline by
-tools/train_triage.py (`make triage-model`, scikit-learn in the `train` extra) and shipped
-as one file, queues/triage/model/wording.bin: a JSON header (hash size, n-gram settings,
-categories, the threshold and the cross-validation figures it was chosen from, the digest
-of the training data) followed by the weights as little-endian float16. Inference needs
-numpy only; nothing here imports scikit-learn.
+for being long. The probability that a report is serious is sigmoid(weights · x + bias);
+the weights are a logistic regression's plus a complement naive Bayes' log-likelihood
+ratios, Platt-scaled (tools/train_triage.py says why). A second set of rows, a multinomial
+over the serious categories trained on serious reports only, over coarser buckets (the top
+`category_bits` bits), names the kind of risk.
+
+The model is trained offline by tools/train_triage.py (`make triage-model`, scikit-learn
+in the `train` extra) and shipped as one file, queues/triage/model/wording.bin: a JSON
+header (hash size, n-gram settings, categories, the threshold and the cross-validation
+figures it was chosen from, the digest of the training data) followed by the weights as
+little-endian float16. Inference needs numpy only; nothing here imports scikit-learn.
 
 What is read: the subject and the first MAX_CHARS characters of the body's own text.
 Quoted lines (starting with ">") are blanked out, not removed, so offsets stay those of
@@ -80,7 +83,7 @@ class FeatureSettings:
 
     hash_bits: int = 18
     word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (3, 5)
+    char_ngrams: tuple[int, int] = (3, 6)
     word_weight: float = 1.0
     char_weight: float = 1.0
     max_chars: int = MAX_CHARS
@@ -296,55 +299,45 @@ class WordingModel:
         )
 
     def _strongest_sentence(self, doc: Document) -> list[tuple[int, int]]:
-        """The sentence with the largest share of the score, as [(start, end)] indices of
+        """The sentence whose words weigh most toward serious, as [(start, end)] indices of
         doc.text from its first word to its last ([] for a text without words).
 
-        Each bucket's part of the score (weight times value) is shared among its
-        occurrences; an occurrence belongs to the sentence of the word it starts in."""
+        A sentence weighs what its own distinct word and character n-grams add to the
+        report's score (each bucket's weight times its value in the report); an n-gram
+        belongs to the sentence of the word it starts in, so a sentence said twice weighs
+        as much as said once."""
         spans = [(m.start(), m.end()) for m in _WORD.finditer(doc.data)]
         if not spans:
             return []
         words = [doc.data[a:b] for a, b in spans]
         settings = self.settings
+        sentence = np.fromiter((doc.sentence_of(a) for a, _ in spans), np.int64, len(spans))
         # Where each word starts in the joined text (b" " + words joined by b" ").
-        lengths = np.fromiter((len(w) + 1 for w in words), dtype=np.int64, count=len(words))
+        lengths = np.fromiter((len(w) + 1 for w in words), np.int64, len(words))
         joined_starts = np.concatenate(([1], 1 + np.cumsum(lengths)[:-1]))
-        occurrences: list[tuple[Int64Array, Int64Array, float]] = []  # buckets, word, scale
-        word_parts = word_buckets(word_keys(words), settings)
-        char_parts = char_buckets(_joined(words), settings)
-        for parts, weight, char in (
-            (word_parts, settings.word_weight, False),
-            (char_parts, settings.char_weight, True),
-        ):
-            if not parts:
-                continue
-            distinct = len(np.unique(np.concatenate(parts)))
-            scale = weight / math.sqrt(distinct) if distinct else 0.0
+        size = 1 << settings.hash_bits
+        keys: list[Int64Array] = []  # (sentence, family, bucket) as one number
+        scales: list[float] = []
+        families = (
+            (word_buckets(word_keys(words), settings), settings.word_weight, False),
+            (char_buckets(_joined(words), settings), settings.char_weight, True),
+        )
+        for family, (parts, weight, char) in enumerate(families):
+            distinct = len(np.unique(np.concatenate(parts))) if parts else 0
+            scales.append(weight / math.sqrt(distinct) if distinct else 0.0)
             for buckets in parts:
                 if char:
                     # An n-gram starting on the space before a word belongs to that word.
                     at = np.arange(len(buckets)) + 1
                     owner = np.searchsorted(joined_starts, at, side="right") - 1
-                    owner = np.clip(owner, 0, len(words) - 1)
                 else:
                     owner = np.arange(len(buckets))
-                occurrences.append((buckets, owner.astype(np.int64), scale))
-        all_buckets = np.concatenate([b for b, _, _ in occurrences])
-        owners = np.concatenate([o for _, o, _ in occurrences])
-        scales = np.concatenate([np.full(len(b), s, dtype=np.float64) for b, _, s in occurrences])
-        # Each family's bucket counts once in the score: share it among its occurrences.
-        family = np.concatenate(
-            [np.full(len(b), i, dtype=np.int64) for i, (b, _, _) in enumerate(occurrences)]
-        )
-        family_kind = np.array([0 if i < len(word_parts) else 1 for i in range(len(occurrences))])
-        keys = all_buckets * 2 + family_kind[family]
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        share = self.serious[all_buckets].astype(np.float64) * scales / counts[inverse]
-        per_word = np.bincount(owners, weights=share, minlength=len(words))
-        sentence = np.fromiter(
-            (doc.sentence_of(a) for a, _ in spans), dtype=np.int64, count=len(spans)
-        )
-        per_sentence = np.bincount(sentence, weights=per_word)
+                keys.append((sentence[owner] * 2 + family) * size + buckets)
+        distinct_keys = np.unique(np.concatenate(keys))
+        bucket = distinct_keys % size
+        family_of = (distinct_keys // size) % 2
+        weights = self.serious[bucket].astype(np.float64) * np.asarray(scales)[family_of]
+        per_sentence = np.bincount(distinct_keys // (2 * size), weights=weights)
         best = int(np.argmax(per_sentence))
         members = np.flatnonzero(sentence == best)
         start, end = spans[int(members[0])][0], spans[int(members[-1])][1]
