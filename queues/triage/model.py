@@ -27,7 +27,8 @@ little-endian float16. Inference needs numpy only; nothing here imports scikit-l
 What is read: the subject and the first MAX_CHARS characters of the body's own text.
 Quoted lines (starting with ">") are blanked out, not removed, so offsets stay those of
 the body, and do not count toward the cap: in a follow-up they are mostly our own
-acknowledgement. So the work per message is bounded and linear in its size.
+acknowledgement. A subject with our ticket tag is not read either: it is the thread's, in
+our words. So the work per message is bounded and linear in its size.
 
 The model is loaded on first use (`wording_model()`), never at import: `import
 queues.triage` does not even import this module.
@@ -59,6 +60,9 @@ MAGIC: Final = b"SWITCHBOARD-TRIAGE-MODEL\n"
 FORMAT: Final = 1
 MAX_CHARS: Final = 20_000  # characters of the body's own text read per message
 _QUOTED: Final = re.compile(r"(?m)^[ \t]*>.*$")
+# Our ticket tag in a subject ("[Ticket#20261122000042]", any prefix; queues.numbers): the
+# subject of a reply in one of our threads, in our words ("We have received your message").
+_OUR_TAG: Final = re.compile(r"[\[#]\s*\d{14}(?!\d)")
 _WORD: Final = re.compile(rb"[a-z0-9]+")
 
 # Hashing: 64-bit keys, spread by Fibonacci hashing (Knuth) into 2**bits buckets. Each
@@ -134,9 +138,16 @@ def own_text(body: str, max_chars: int = MAX_CHARS) -> str:
     return body
 
 
+def own_subject(subject: str, max_chars: int = MAX_CHARS) -> str:
+    """The subject as the model reads it: none when it carries our ticket tag (a reply in
+    one of our threads: its subject is the thread's, in our acknowledgement's words, and
+    was judged when the thread began), else its first `max_chars` characters."""
+    return "" if _OUR_TAG.search(subject) else subject[:max_chars]
+
+
 def model_text(subject: str, body: str, max_chars: int = MAX_CHARS) -> str:
     """What the model reads: the subject, a blank line, the body's own text."""
-    return subject[:max_chars] + SEPARATOR + own_text(body, max_chars)
+    return own_subject(subject, max_chars) + SEPARATOR + own_text(body, max_chars)
 
 
 # --- features -----------------------------------------------------------------------------
@@ -286,7 +297,8 @@ class WordingModel:
         found = self.assess(subject, body)
         if not found.flagged:
             return None
-        doc = Document(subject[: self.settings.max_chars], own_text(body, self.settings.max_chars))
+        limit = self.settings.max_chars
+        doc = Document(own_subject(subject, limit), own_text(body, limit))
         ranges = self._strongest_sentence(doc)
         return TriageHit(
             category=found.category,

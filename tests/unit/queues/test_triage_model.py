@@ -257,6 +257,18 @@ def test_only_the_first_max_chars_of_the_body_are_read() -> None:
     assert model.assess("", quoted * 400 + "zebra\n").flagged
 
 
+def test_a_subject_with_our_ticket_tag_is_not_read() -> None:
+    # A reply in one of our threads: "Re: [Ticket#N] We have received your message: ...".
+    model = tiny_model(words=("zebra",), bias=-1.0)
+    assert model.assess("zebra at the door", "Thanks.").flagged
+    for tagged in ("Re: [Ticket#20261204000001] zebra", "AW: [Vorgang# 20261204000001] zebra"):
+        assert not model.assess(tagged, "Thanks.").flagged
+        assert model.probability(tagged, "Thanks.") == model.probability("", "Thanks.")
+    assert model.assess("order 2026120400000123: zebra", "").flagged  # not our tag
+    hit = model.hit("Re: [Ticket#20261204000001] hello", "The zebra came back.")
+    assert hit is not None and hit.spans == (Span("body", 0, 19),)
+
+
 # --- the hit, its reason and its offsets ----------------------------------------------------
 
 
