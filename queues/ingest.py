@@ -416,11 +416,15 @@ def _apply_triage(
     mail: IncomingMail,
     queues: dict[str, QueueRef],
     settings: Settings,
+    report: bool = True,
 ) -> bool:
     """Serious reports go to specialist-safety at high priority; never out of a restricted
-    queue. Returns whether anything changed."""
+    queue. Returns whether anything changed. The wording model (settings.triage_model)
+    judges reports, not follow-ups (`report=False`): it learnt from first messages, and
+    a reply such as "here are the screenshots" is not one; the lexicon reads both."""
     lexicon = current_lexicon(session)  # staff changes too
-    hits = triage(mail.subject, mail.body_text, lexicon, model=settings.triage_model)
+    model = settings.triage_model and report
+    hits = triage(mail.subject, mail.body_text, lexicon, model=model)
     if not hits:
         return False
     new_reasons = [r for r in triage_reasons(hits) if r not in place.reasons]
@@ -759,7 +763,7 @@ def _append_followup(
     elif ticket.state == TicketState.PENDING:
         changes["state"] = TicketState.OPEN
         place.events.append(("state", "pending -> open (follow-up)"))
-    if _apply_triage(session, place, mail, queues, settings):
+    if _apply_triage(session, place, mail, queues, settings, report=False):
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,

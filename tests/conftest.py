@@ -120,11 +120,15 @@ def factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # Triage by the lexicon alone: what tests of other features check must not hang on the
+    # wording model's judgement of their invented reports (it has its own tests, which
+    # switch it on: tests/unit/queues/test_triage_model*.py).
     return Settings(
         var_dir=tmp_path / "var",
         addresses={"help@example.org": "general-help", "safety@example.org": "specialist-safety"},
         own_addresses=("noreply@example.org",),
         database_url="sqlite://",
+        triage_model=False,
     )
 
 

@@ -137,6 +137,7 @@ def hostile(
         var_dir=Path(tmp_path_factory.mktemp("ingest")),
         database_url=database_url,
         addresses={"help@example.org": "general-help", "safety@example.org": "specialist-safety"},
+        triage_model=False,  # the lexicon alone (tests/conftest.py says why)
     )
     numbers = []
     for to, message_id in (("help@example.org", "open"), ("safety@example.org", "safety")):

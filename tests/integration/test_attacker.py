@@ -143,6 +143,7 @@ def world(database_url: str, tmp_path: Path, key: DkimKey) -> Iterator[World]:
             gateway_port=free_port(),
             dns_servers=(stub.address,),
             dns_timeout_seconds=1.0,
+            triage_model=False,  # the lexicon alone (tests/conftest.py says why)
         )
         factory = make_sessionmaker(engine)
         controller = make_controller(factory, settings)

@@ -40,7 +40,7 @@ def test_the_model_alone_catches_it() -> None:
 def test_a_report_only_the_model_catches_lands_in_specialist_safety(
     factory: sessionmaker[Session], settings: Settings
 ) -> None:
-    gate = FakeGate(factory, settings)
+    gate = FakeGate(factory, dataclasses.replace(settings, triage_model=True))
     serious = gate.send(make_mail(subject=ONLY_THE_MODEL[0], body=ONLY_THE_MODEL[1]))
     everyday = gate.send(make_mail(subject=EVERYDAY[0], body=EVERYDAY[1]))
     off = FakeGate(factory, dataclasses.replace(settings, triage_model=False))
@@ -55,6 +55,22 @@ def test_a_report_only_the_model_catches_lands_in_specialist_safety(
         # Switched off by the setting: the lexicon alone decides.
         assert found[unjudged.ticket_number].queue.slug == "general-help"
         assert found[unjudged.ticket_number].triage_reasons == []
+
+
+def test_follow_ups_are_read_by_the_lexicon_alone(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    # The model learnt from first messages; a reply ("here are the screenshots") is not one.
+    gate = FakeGate(factory, dataclasses.replace(settings, triage_model=True))
+    first = gate.send(make_mail(subject=EVERYDAY[0], body=EVERYDAY[1]))
+    tag = f"[Ticket#{first.ticket_number}]"
+    gate.send(make_mail(subject=f"Re: {tag} {EVERYDAY[0]}", body=ONLY_THE_MODEL[1]))
+    gate.send(make_mail(subject=f"Re: {tag}", body="He wrote again: I will kill you."))
+    with factory() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert len([a for a in ticket.articles if a.kind.value == "incoming"]) == 3
+        assert ticket.queue.slug == "specialist-safety"  # the lexicon's threat
+        assert all("wording model" not in reason for reason in ticket.triage_reasons)
 
 
 def test_comparison_counts_each_signal_apart() -> None:

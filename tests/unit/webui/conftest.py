@@ -40,7 +40,8 @@ def password_hash() -> str:
 
 
 def make_app(factory: sessionmaker[Session], tmp_path: Path, **config: object) -> Flask:
-    settings = Settings(var_dir=tmp_path / "var", database_url="sqlite://")
+    # The lexicon alone triages (tests/conftest.py says why).
+    settings = Settings(var_dir=tmp_path / "var", database_url="sqlite://", triage_model=False)
     base: dict[str, object] = {
         "TESTING": True,
         "DB_SESSIONMAKER": factory,

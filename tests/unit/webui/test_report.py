@@ -33,6 +33,7 @@ def report_settings(tmp_path: Path, **changes: object) -> Settings:
         addresses={"help@example.org": "general-help", "safety@example.org": "specialist-safety"},
         web_base_url="https://help.example.org",
         report_per_client_per_hour=3,
+        triage_model=False,  # the lexicon alone (tests/conftest.py says why)
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
