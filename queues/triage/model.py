@@ -359,19 +359,22 @@ class WordingModel:
 MODEL_ENTRY: Final = "wording-model"
 MAX_QUOTE: Final = 200  # characters of the sentence quoted in a reason
 _SPACE: Final = re.compile(r"\s+")
+_CLOSING: Final = ".!?…:;,\"'”’»)]"
 
 
 def _quote(doc: Document, start: int, end: int) -> str:
     """The sentence doc.text[start:end] on one line, "…" where the field goes on; a long
     sentence is shown by its start and its end."""
+    lo, hi = (
+        (0, doc.body_at - len(SEPARATOR)) if start < doc.body_at else (doc.body_at, len(doc.text))
+    )
+    while end < hi and doc.text[end] in _CLOSING:  # the sentence's own punctuation
+        end += 1
     sentence = _SPACE.sub(" ", doc.text[start:end]).strip()
     if len(sentence) > MAX_QUOTE:
         sentence = (
             sentence[: MAX_QUOTE * 2 // 3].rstrip() + " … " + sentence[-MAX_QUOTE // 3 :].lstrip()
         )
-    lo, hi = (
-        (0, doc.body_at - len(SEPARATOR)) if start < doc.body_at else (doc.body_at, len(doc.text))
-    )
     before = "…" if doc.text[lo:start].strip() else ""
     after = "…" if doc.text[end:hi].strip() else ""
     return before + sentence + after
