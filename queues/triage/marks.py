@@ -101,18 +101,23 @@ def segments(text: str, spans: Iterable[tuple[int, int]]) -> tuple[Segment, ...]
 
 
 def article_marks(
-    articles: Sequence[Article], lexicon: Lexicon | None = None
+    articles: Sequence[Article], lexicon: Lexicon | None = None, model: bool = True
 ) -> dict[int, ArticleMarks]:
     """Article id -> what triage finds in it today, for the first MAX_ARTICLES incoming
-    messages of `articles` in which it finds anything."""
+    messages of `articles` in which it finds anything (`model`: the wording model too).
+
+    The wording model's hit marks its whole sentence; in a message where the lexicon also
+    fires, only the lexicon's words are marked, which say more precisely what fired (the
+    model's reason still shows its sentence)."""
     found: dict[int, ArticleMarks] = {}
     incoming = [a for a in articles if a.kind is ArticleKind.INCOMING][:MAX_ARTICLES]
     for article in incoming:
         subject, body = article.subject or "", article.body_text or ""
-        hits = tuple(triage(subject, body, lexicon))
+        hits = tuple(triage(subject, body, lexicon, model=model))
         if not hits:
             continue
-        spans = [s for hit in hits for s in hit.spans]
+        precise = [hit for hit in hits if hit.signal != "model"] or hits
+        spans = [s for hit in precise for s in hit.spans]
         found[article.id] = ArticleMarks(
             article.id,
             hits,

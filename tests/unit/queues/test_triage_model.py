@@ -322,6 +322,22 @@ def test_the_reason_names_the_model_and_its_score_and_the_page_can_read_it(
     assert any(part.marked for part in marks[5].body)
 
 
+def test_the_message_marks_the_lexicon_words_where_both_fire(
+    use_model: list[WordingModel | None],
+) -> None:
+    use_model[:] = [tiny_model(bias=20)]  # flags everything
+    both = Article(id=1, kind=ArticleKind.INCOMING, subject="Help", body_text=THREAT)
+    alone = Article(id=2, kind=ArticleKind.INCOMING, subject="", body_text=ORDINARY)
+    marks = article_marks([both, alone])
+    assert {hit.signal for hit in marks[1].hits} >= {"model", "phrase"}
+    # Where the lexicon fires, its words are marked, not the model's whole sentence.
+    marked = [part.text for part in marks[1].body if part.marked]
+    assert marked and all(len(words) < len(THREAT) - 4 for words in marked)
+    # Where the model alone fires, its sentence is marked.
+    assert [part.text for part in marks[2].body if part.marked] == [ORDINARY.rstrip("?")]
+    assert article_marks([alone], model=False) == {}
+
+
 def test_a_model_hit_has_a_score_and_no_language() -> None:
     with pytest.raises(ValueError, match="score and no language"):
         TriageHit("threat", "en", MODEL_ENTRY, signal="model", score=0.9)

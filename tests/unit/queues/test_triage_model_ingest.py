@@ -73,6 +73,19 @@ def test_follow_ups_are_read_by_the_lexicon_alone(
         assert all("wording model" not in reason for reason in ticket.triage_reasons)
 
 
+@pytest.mark.parametrize("kind", ["is_bounce", "is_auto_submitted", "is_list_or_bulk"])
+def test_machine_made_mail_is_read_by_the_lexicon_alone(
+    factory: sessionmaker[Session], settings: Settings, kind: str
+) -> None:
+    # The model takes most mail that is not a report for serious (bench/README.md).
+    gate = FakeGate(factory, dataclasses.replace(settings, triage_model=True))
+    mail = make_mail(subject=ONLY_THE_MODEL[0], body=ONLY_THE_MODEL[1], **{kind: True})
+    outcome = gate.send(mail)
+    with factory() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == outcome.ticket_number)).one()
+        assert (ticket.queue.slug, ticket.triage_reasons) == ("general-help", [])
+
+
 def test_comparison_counts_each_signal_apart() -> None:
     model = wording_model()
     assert model is not None
