@@ -263,6 +263,9 @@ class WordingModel:
         # The category rows use coarser buckets: the top category_bits bits of a bucket.
         self.category_bits = int(header.get("category_bits", self.settings.hash_bits))
         self.category_shift = self.settings.hash_bits - self.category_bits
+        low, high = self.settings.word_ngrams
+        if not 1 <= low <= high <= 2:
+            raise ModelError("word n-grams are of one or two words (word_buckets)")
         size = 1 << self.settings.hash_bits
         rows = (len(self.category_names), 1 << self.category_bits)
         if serious.shape != (size,) or categories.shape != rows or self.category_shift < 0:

@@ -408,6 +408,9 @@ def test_a_broken_file_is_refused(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ModelError, match=message):
             read_model(tmp_path / name)
+    three = {**model.header["features"], "word_ngrams": [1, 3]}
+    with pytest.raises(ModelError, match="one or two words"):
+        WordingModel({**model.header, "features": three}, model.serious, model.categories)
     with pytest.raises(ModelError, match="unknown categories"):
         WordingModel(
             {**model.header, "categories": ["nope", "threat"]}, model.serious, model.categories
