@@ -407,6 +407,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     and the ingest wake event."""
     from mailgate.delivery import OutboxRunner
     from mailgate.runners import IngestRunner
+    from queues.reporter.status import run_timer as status_mail_timer
     from queues.targets.breaches import breach_timer
     from queues.team.oncall import OnCallRunner
 
@@ -437,6 +438,8 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
         _thread("purge", lambda: purge_timer(app.sessions, app.settings, stop)),
         # Tickets past their response target (issue 13): priority up, on-duty and staff told.
         _thread("targets", lambda: breach_timer(app.sessions, app.settings, stop)),
+        # The reporter told when their ticket changes hands (issue 13), in fixed wording.
+        _thread("status-mail", lambda: status_mail_timer(app.sessions, app.settings, stop)),
     ]
     return threads, wake_ingest
 

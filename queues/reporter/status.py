@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.abuse import lists
 from queues.models import Article, ArticleKind, Contact, Ticket, TicketState, table_of, utcnow
 from queues.numbers import format_tag
 from queues.outgoing import (
@@ -275,6 +276,11 @@ def held_reason(session: Session, ticket: Ticket, settings: Settings, now: datet
     why = unreachable(ticket)
     if why:
         return why
+    # Staff may block a sender or mark it abusive after its acknowledgement went out: from
+    # then on it gets no mail it did not ask for (queues.abuse.lists, as in ingest).
+    assert ticket.requester is not None and ticket.requester.email
+    if lists.standing(session.connection(), ticket.requester.email, now).no_automatic_mail:
+        return "the sender is blocked or marked abusive"
     cap = settings.status_mail_per_day
     sent = session.scalar(
         select(func.count(StatusMail.id)).where(

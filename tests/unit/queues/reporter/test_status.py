@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import tickets
+from queues.abuse import lists
 from queues.models import Article, Contact, OutboxMessage, Role, Ticket, TicketState, User
 from queues.reporter import status
 from queues.reporter.models import StatusMail
@@ -233,6 +234,23 @@ def test_senders_we_do_not_answer_never_get_status_mail(
     told = send(factory, configured, T0 + timedelta(seconds=6))
     assert [(t.outcome, t.detail) for t in told] == [("held", "the sender is blocked")]
     assert mails(factory, automatic) == mails(factory, bulk) == mails(factory, answered) == []
+
+
+def test_a_sender_listed_by_staff_after_the_acknowledgement_gets_no_status_mail(
+    factory: sessionmaker[Session], configured: Settings, agents: dict[Role, int]
+) -> None:
+    abusive = new_ticket(factory, configured, sender=("Al", "al@flood.example"))
+    domain_blocked = new_ticket(factory, configured, sender=("Cy", "cy@blocked.example"))
+    with factory.begin() as session:
+        lists.add_rule(session, "abusive", "al@flood.example", "floods the line", "staff", T0)
+        lists.add_rule(session, "block", "blocked.example", "forged reports", "staff", T0)
+    for ticket_id in (abusive, domain_blocked):
+        act(factory, ticket_id, agents[Role.VOLUNTEER], "take", T0)
+    told = send(factory, configured, T0 + timedelta(seconds=5))
+    assert sorted((t.outcome, t.detail) for t in told) == [
+        ("held", "the sender is blocked or marked abusive")
+    ] * 2
+    assert mails(factory, abusive) == mails(factory, domain_blocked) == []
 
 
 def test_a_mail_that_cannot_be_built_is_a_history_row(
