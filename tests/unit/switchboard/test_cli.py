@@ -186,3 +186,37 @@ def test_unparseable_files_still_become_tickets(sb, tmp_path: Path) -> None:  # 
     (tmp_path / "binary.eml").write_bytes(bytes(range(256)) * 20)
     result = sb("ingest", str(tmp_path / "empty.eml"), str(tmp_path / "binary.eml"))
     assert "2 messages: 2 new tickets" in result.output
+
+
+def test_work_starts_every_runner_and_timer(  # type: ignore[no-untyped-def]
+    sb, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`switchboard work` (and `serve`) start each runner and timer once, and stop them."""
+    import threading
+
+    from switchboard.cli import App, _runners
+
+    sb("init")
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
+    monkeypatch.setenv("SWITCHBOARD_VAR_DIR", str(tmp_path / "var"))
+    app = App(None)
+    stop = threading.Event()
+    threads, wake = _runners(app, stop)
+    try:
+        names = sorted(t.name for t in threads)
+        assert all(t.is_alive() for t in threads)
+    finally:
+        stop.set()
+        wake.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        app.engine.dispose()
+    assert [name for name in names if not name.startswith("ingest-")] == [
+        "oncall",
+        "outbox",
+        "pending",
+        "purge",
+        "status-mail",
+        "targets",
+    ]
+    assert not any(t.is_alive() for t in threads)
