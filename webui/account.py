@@ -34,6 +34,7 @@ from wtforms.validators import Length, Optional
 from queues.models import User
 from queues.replies import public_name
 from queues.settings import Settings
+from queues.team import twofactor
 from webui import db
 from webui.login import agent, signed_in
 from webui.security import is_public
@@ -92,6 +93,7 @@ def index() -> Response | str:
         me=me,
         public=public_name(me, _settings()),
         organisation=_settings().organisation,
+        two_factor=twofactor.enrolled(db.session(), me.id),
     )
 
 

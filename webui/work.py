@@ -508,5 +508,12 @@ def _send(ticket: Ticket, me: Agent) -> tuple[str, int] | Response:
     except work.TicketError as exc:
         page.error = str(exc)
         return _reply_page(page)
-    flash(f"Your reply is queued for sending: {sent.subject}")
+    if isinstance(sent, replies.HeldForReview):
+        # Probation (queues.team.probation): nothing left; saying "queued" would be untrue.
+        flash(
+            f"Your reply waits for your mentor's review before it is sent: {sent.subject}. "
+            "It is listed under Reviews."
+        )
+    else:
+        flash(f"Your reply is queued for sending: {sent.subject}")
     return redirect(ticket_url(ticket.number), code=303)

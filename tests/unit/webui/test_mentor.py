@@ -34,6 +34,8 @@ def send_as_novice(app: Flask, factory: sessionmaker[Session], people: People) -
         f"/tickets/{number}/reply", data={"csrf_token": csrf_from(form), "body": REPLY}
     )
     assert sent.status_code == 303
+    told = novice.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "waits for your mentor" in told and "queued for sending" not in told
     [held] = held_replies(factory)
     return number, held.id
 

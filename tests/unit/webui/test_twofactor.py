@@ -97,6 +97,7 @@ def test_staff_without_a_second_factor_enrol_before_anything_else(
     codes = _CODES.findall(done.get_data(as_text=True))
     assert len(codes) == 10
     assert "Overview" in client.get("/").get_data(as_text=True)  # the gate is gone
+    assert 'href="/account/two-factor">Manage' in client.get("/account").get_data(as_text=True)
     # The secret is never shown again.
     again = client.get("/account/two-factor/enrol")
     assert again.status_code == 303
@@ -108,6 +109,8 @@ def test_volunteers_need_no_second_factor_unless_required(
 ) -> None:
     auth.sign_in(Role.VOLUNTEER)
     assert "Overview" in client.get("/").get_data(as_text=True)
+    account = client.get("/account").get_data(as_text=True)  # where a volunteer finds it
+    assert "Off:" in account and 'href="/account/two-factor">Set up two-factor' in account
     page = client.get("/account/two-factor").get_data(as_text=True)
     assert "is <strong>off</strong>" in page
 
