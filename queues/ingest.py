@@ -107,6 +107,9 @@ class Outcome:
     inbound_id: int
     ticket_number: str | None = None
     detail: str = ""
+    # "capped" or "collapsed" when abuse controls added the report to an existing ticket
+    # (queues.abuse): nobody is answered, and the sender must not learn that ticket's number.
+    joined: str = ""
 
 
 def store_inbound(
@@ -929,7 +932,7 @@ def _add_to_host(
         detail=detail,
     )
     _finish(conn, inbound.id, mail, InboundState.DONE, dedupe_key, host_id, article_id)
-    return Outcome("followup", inbound.id, ticket_number=ticket.number, detail=detail)
+    return Outcome("followup", inbound.id, ticket_number=ticket.number, detail=detail, joined=what)
 
 
 def ingest_bytes(

@@ -259,7 +259,8 @@ def form() -> str | Response:
             address=help_address(current),
         )
         return _page(report, language, problem, bool(files))
-    session[SENT] = {"number": _process(inbound_id), "language": language}
+    number, joined = _process(inbound_id)
+    session[SENT] = {"number": number, "joined": joined, "language": language}
     return redirect(url_for("report.sent", lang=language), code=303)
 
 
@@ -297,16 +298,20 @@ def _uploads(report: ReportForm, files: list[FileStorage]) -> list[Upload] | Non
     return uploads
 
 
-def _process(inbound_id: int) -> str | None:
-    """Make the ticket now (as mail from the gateway would be); its number, or None when
-    the runners will (no parser here) or processing failed (the message is kept)."""
+def _process(inbound_id: int) -> tuple[str | None, bool]:
+    """Make the ticket now (as mail from the gateway would be). Its number, or None when the
+    runners will (no parser here) or processing failed (the message is kept); and whether
+    abuse controls added the report to an existing ticket: then nobody is answered and the
+    number is not ours to show (a flood's ticket belongs to no one sender)."""
     parse = _parser()
     if parse is None:
-        return None
+        return None, False
     outcome = process_stored(
         db.database().writes, inbound_id, settings(), parse, attempt_counted=True
     )
-    return outcome.ticket_number if outcome.kind in ("new", "followup") else None
+    if outcome.joined:
+        return None, True
+    return (outcome.ticket_number if outcome.kind in ("new", "followup") else None), False
 
 
 @bp.route("/sent")
@@ -320,6 +325,7 @@ def sent() -> str | Response:
     return render_template(
         "webui/report/sent.html",
         number=done.get("number"),
+        joined=bool(done.get("joined")),
         language=language,
         languages=[(code, native_name(code)) for code in LANGUAGES],
         emergency=emergency_text(current, language),

@@ -217,3 +217,27 @@ def test_without_the_parser_the_number_comes_by_mail(
     with factory() as session:
         inbound = session.scalars(select(InboundMail)).one()
         assert (inbound.source, inbound.state.value) == ("form", "new")  # kept for the runners
+
+
+def test_a_report_collapsed_into_a_flood_shows_no_ticket_number(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The third near-identical report from a third sender joins the first ticket; its page
+    neither shows that ticket's number (it belongs to someone else) nor promises mail."""
+    settings = report_settings(tmp_path, report_per_client_per_hour=10)
+    client = report_app(factory, settings).test_client()
+    text = "A user keeps posting the same insulting comment under every one of my photos."
+    pages = []
+    for sender in ("ann@example.net", "bo@example.net", "cy@example.net"):
+        sent = client.post(
+            "/report/?lang=en",
+            data=fields(client, email=sender, language="en", what_happened=text),
+        )
+        pages.append(client.get(sent.headers["Location"]).get_data(as_text=True))
+    first_number = re.search(r"Your report is ticket (\d+)", pages[0])
+    assert first_number, pages[0]
+    assert "Your report is ticket" in pages[1]
+    assert "added it to a report we already have" in pages[2]
+    assert first_number.group(1) not in pages[2]
+    assert "e-mail" not in pages[2].split("<h2")[0]  # no mail promised: none is sent
+    assert ticket_count(factory) == 2
