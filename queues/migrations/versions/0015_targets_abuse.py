@@ -126,9 +126,7 @@ def upgrade() -> None:
         _fk("report_fingerprints", "ticket_id", "tickets", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_fingerprints")),
     )
-    op.create_index(
-        op.f("ix_report_fingerprints_ticket_id"), "report_fingerprints", ["ticket_id"]
-    )
+    op.create_index(op.f("ix_report_fingerprints_ticket_id"), "report_fingerprints", ["ticket_id"])
     op.create_index(op.f("ix_report_fingerprints_at"), "report_fingerprints", ["at"])
     op.create_table(
         "floods",

@@ -483,14 +483,18 @@ def _add_staff_rows(factory: sessionmaker[Session], number: str) -> dict[str, in
         )
         session.add_all([template, rule, inbound, outbox])
         session.flush()
-        return {
-            "template_id": template.id,
-            "rule_id": rule.id,
-            "inbound_id": inbound.id,
-            "outbox_id": outbox.id,
-            "queue_id": queue.id,
-            "shift_id": _add_shift(session, queue),
-        } | _add_liaison_rows(session, ticket) | _add_abuse_rows(session, inbound)
+        return (
+            {
+                "template_id": template.id,
+                "rule_id": rule.id,
+                "inbound_id": inbound.id,
+                "outbox_id": outbox.id,
+                "queue_id": queue.id,
+                "shift_id": _add_shift(session, queue),
+            }
+            | _add_liaison_rows(session, ticket)
+            | _add_abuse_rows(session, inbound)
+        )
 
 
 def _add_abuse_rows(session: Session, inbound: InboundMail) -> dict[str, int]:

@@ -247,9 +247,10 @@ def test_a_sender_listed_by_staff_after_the_acknowledgement_gets_no_status_mail(
     for ticket_id in (abusive, domain_blocked):
         act(factory, ticket_id, agents[Role.VOLUNTEER], "take", T0)
     told = send(factory, configured, T0 + timedelta(seconds=5))
-    assert sorted((t.outcome, t.detail) for t in told) == [
-        ("held", "the sender is blocked or marked abusive")
-    ] * 2
+    assert (
+        sorted((t.outcome, t.detail) for t in told)
+        == [("held", "the sender is blocked or marked abusive")] * 2
+    )
     assert mails(factory, abusive) == mails(factory, domain_blocked) == []
 
 
