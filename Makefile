@@ -27,6 +27,7 @@ test: $(VENV)/.test-installed lint typecheck imports
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
