@@ -39,6 +39,7 @@ from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
 from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
 from queues.seed import seed_queue_signatures, seed_queues, seed_reply_templates
 from queues.settings import Settings, SettingsError, load_settings
+from queues.triage import use_cache as use_triage_cache
 from switchboard.evidence import evidence, hold, init_signing_key, purge, purge_timer
 from switchboard.triage_cmd import triage as triage_command
 
@@ -52,9 +53,13 @@ class App:
     @cached_property
     def settings(self) -> Settings:
         try:
-            return load_settings(self.config_file)
+            settings = load_settings(self.config_file)
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from exc
+        # Each process (ingest, each runner, each parser worker) reads the triage patterns'
+        # anchors from a file instead of working them out again (queues.triage.cache).
+        use_triage_cache(Path(settings.var_dir) / "cache")
+        return settings
 
     @cached_property
     def engine(self) -> Engine:

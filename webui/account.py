@@ -33,9 +33,9 @@ from wtforms.validators import Length, Optional
 
 from queues.models import User
 from queues.replies import public_name
-from queues.settings import Settings
 from queues.team import twofactor
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, signed_in
 from webui.security import is_public
 
@@ -53,11 +53,6 @@ class SignatureForm(FlaskForm):  # type: ignore[misc]
     signature_name = StringField(
         "Name in your replies", validators=[Optional(), Length(max=MAX_SIGNATURE_NAME)]
     )
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def clean_signature_name(value: str) -> str:

@@ -42,11 +42,11 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from queues.access import MAX_PASSWORD_LENGTH, check_new_password
 from queues.i18n import negotiate, parse_accept_language
 from queues.models import utcnow
-from queues.settings import Settings
 from queues.team import applications, vetting
 from queues.team.applications import ApplicationError, Outcome, Submission
 from queues.team.models import TextKind
 from webui import db, throttle
+from webui.config import settings as _settings
 from webui.login import client_address
 from webui.security import public
 
@@ -92,11 +92,6 @@ class SetPasswordForm(FlaskForm):  # type: ignore[misc]
         "The same password again",
         validators=[DataRequired(), EqualTo("new", message="The two passwords differ.")],
     )
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _client_key() -> str:

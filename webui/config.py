@@ -28,7 +28,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
+
 from queues.settings import Settings
+
+
+def settings() -> Settings:
+    """The Settings of the app handling this request (SETTINGS above)."""
+    found: Settings = current_app.config["SETTINGS"]
+    return found
 
 
 def base_config(settings: Settings) -> dict[str, Any]:

@@ -62,6 +62,7 @@ from queues.triage.hits import CATEGORIES, CATEGORY_LABELS
 from queues.triage.marks import ArticleMarks, Reason, article_marks, reasons
 from queues.triage.staff import current_lexicon
 from webui import db
+from webui.config import settings
 from webui.login import Agent, agent, client_address
 from webui.need_to_know import ticket_or_404
 from webui.tickets import ticket_url
@@ -105,7 +106,7 @@ def triage_view(ticket: Ticket) -> TriageView:
     articles = list(
         reads.scalars(select(Article).where(Article.ticket_id == ticket.id).order_by(Article.id))
     )
-    marks = article_marks(articles, current_lexicon(reads))
+    marks = article_marks(articles, current_lexicon(reads), model=settings().triage_model)
     positions = {a.id: place for place, a in enumerate(articles, 1)}
     return TriageView(reasons(list(ticket.triage_reasons), marks), marks, feedback, positions)
 

@@ -61,8 +61,8 @@ from queues.liaison.models import (
     Urgency,
 )
 from queues.models import Article, ArticleKind, Role, Ticket, TicketEvent, User
-from queues.settings import Settings
 from webui import db, downloads, reauth
+from webui.config import settings
 from webui.login import agent, client_address, signed_in
 from webui.need_to_know import ticket_or_404
 from webui.tickets import ticket_url
@@ -76,11 +76,6 @@ MAX_TEXT = cases.MAX_TEXT
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _staff() -> User:

@@ -17,7 +17,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -32,10 +31,10 @@ from queues import replies
 from queues import tickets as work
 from queues.audit import AuditAction, record
 from queues.models import Article, Ticket, User, utcnow
-from queues.settings import Settings
 from queues.team import probation
 from queues.team.models import AgentProfile, HeldReply, HeldState
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address, signed_in
 
 bp = Blueprint("mentor", __name__, url_prefix="/mentor")
@@ -52,11 +51,6 @@ class Entry:
     held: HeldReply
     ticket: Ticket
     author: User
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _entries(found: list[HeldReply]) -> list[Entry]:

@@ -66,6 +66,7 @@ from queues.reporter.form import (
 from queues.reporter.texts import emergency_text
 from queues.settings import Settings
 from webui import db
+from webui.config import settings
 from webui.i18n import use_language
 from webui.login import client_address
 from webui.security import public
@@ -76,11 +77,6 @@ SENT = "report_sent"
 SAFETY_QUEUE = "specialist-safety"
 # Room for the form's text fields beyond the attachments' own limit.
 TEXT_ALLOWANCE = 1024 * 1024
-
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _email(form: FlaskForm, field: EmailField) -> None:

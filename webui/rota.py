@@ -25,7 +25,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -37,12 +36,12 @@ from werkzeug.wrappers import Response
 
 from queues.access import can_see_queue, visible_queues
 from queues.models import Queue, User
-from queues.settings import Settings
 from queues.team import rota
 from queues.team.coverage import WeekCover, week_cover
 from queues.team.rota import RotaError
 from queues.team.rota_models import BACKUP, DUTY, Shift, ShiftSignup, ShiftSwap
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent
 from webui.timefmt import duration
 
@@ -54,11 +53,6 @@ SWAP_HORIZON_DAYS = 28  # how far ahead "my shifts" and a colleague's shifts are
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 # --- small helpers shared with the templates --------------------------------------------------

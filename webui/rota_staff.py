@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -48,6 +47,7 @@ from queues.team.coverage import week_cover
 from queues.team.rota import RotaError, ShiftSpec
 from queues.team.rota_models import Shift, ShiftSignup, ShiftSwap
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address
 from webui.rota import day_label, swap_rows
 from webui.staff import ActionForm, staff_only
@@ -103,7 +103,7 @@ def index() -> str:
     timezone = rota.safe_zone(me.user.timezone).key
     today = rota.local_today(now, rota.safe_zone(timezone))
     monday = rota.week_start(today)
-    watched = set(current_app.config["SETTINGS"].oncall_queues)
+    watched = set(_settings().oncall_queues)
     queues = sorted(_queues(), key=lambda q: (q.slug not in watched, q.id))  # safety first
     shifts = {q.id: rota.active_shifts(session, [q.id]) for q in queues}
     signups: dict[int, list[tuple[ShiftSignup, str]]] = {}

@@ -28,8 +28,8 @@ from queues.abuse.models import ALLOW, BLOCK, RULE_KINDS, AbuseAction, SenderRul
 from queues.audit import AuditAction, record_staff_change
 from queues.ingest import process_stored
 from queues.models import InboundMail, Ticket, User, utcnow
-from queues.settings import Settings
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address
 from webui.need_to_know import ticket_or_404
 from webui.staff import staff_only
@@ -146,11 +146,6 @@ def _decide(action_id: int, decide: Callable[[Session, AbuseAction, User], str])
     except actions.ActionError as exc:
         flash(str(exc))
         return None
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["SETTINGS"]
-    return settings
 
 
 @bp.post("/staff/abuse/actions/<int:action_id>/release")

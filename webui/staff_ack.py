@@ -10,7 +10,7 @@ change is in the audit log. The texts are untrusted: rendered only in the sandbo
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -25,8 +25,8 @@ from queues.reporter import acks
 from queues.reporter.models import AckTemplate
 from queues.reporter.texts import ACKNOWLEDGEMENT, emergency_text, file_kind, tidy
 from queues.sandbox import TemplateError, check_untrusted
-from queues.settings import Settings
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address
 from webui.staff import ActionForm, staff_only
 
@@ -39,11 +39,6 @@ MAX_BODY = 20_000
 class AckForm(FlaskForm):  # type: ignore[misc]
     subject = StringField("Subject", validators=[Optional(), Length(max=900)])
     body = TextAreaField("Text", validators=[DataRequired(), Length(max=MAX_BODY)])
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _queue(queue_id: int, language: str) -> Queue:

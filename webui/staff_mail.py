@@ -34,8 +34,8 @@ from queues.models import (
     TicketEvent,
     utcnow,
 )
-from queues.settings import Settings
 from webui import db
+from webui.config import settings as _settings
 from webui.downloads import download_headers
 from webui.login import agent, client_address
 from webui.staff import ActionForm, staff_only
@@ -53,11 +53,6 @@ ERROR_EXCERPT = 2_000
 
 class DiscardForm(FlaskForm):  # type: ignore[misc]
     note = TextAreaField("Why it is discarded", validators=[DataRequired(), Length(max=1_000)])
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["SETTINGS"]
-    return settings
 
 
 def _parser() -> Callable[[bytes], IncomingMail] | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.utils import getaddresses
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -34,8 +34,8 @@ from queues.routing import (
     rule_matches,
     validate_rule,
 )
-from queues.settings import Settings
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address
 from webui.staff import ActionForm, staff_only
 from webui.staff_templates import label
@@ -89,11 +89,6 @@ class Trial:
     text: str
     action: str
     first_rule: str  # which enabled rule matches that message first today
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["SETTINGS"]
-    return settings
 
 
 def _ordered() -> list[RoutingRule]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -31,8 +31,8 @@ from queues.audit import AuditAction, record, record_staff_change
 from queues.models import Queue, ReplyTemplate
 from queues.replies import template_context
 from queues.sandbox import TemplateError, check_untrusted, render_untrusted
-from queues.settings import Settings
 from webui import db
+from webui.config import settings as _settings
 from webui.login import agent, client_address
 from webui.staff import ActionForm, staff_only
 
@@ -97,11 +97,6 @@ def label(text: str, limit: int = 60) -> str:
     """A name fit for an audit detail: one line, bounded."""
     clean = "".join(c if c.isprintable() else " " for c in text).strip()
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["SETTINGS"]
-    return settings
 
 
 def _queues() -> list[Queue]:

@@ -43,9 +43,9 @@ from queues.reporter import limits, statuslink
 from queues.reporter import status as reporter_status
 from queues.reporter.form import MAX_TEXT, FormError, status_message
 from queues.reporter.texts import emergency_text
-from queues.settings import Settings
 from queues.tickets import audit_change
 from webui import db
+from webui.config import settings
 from webui.i18n import use_language
 from webui.login import agent, client_address
 from webui.need_to_know import ticket_or_404
@@ -80,11 +80,6 @@ class NewLinkForm(FlaskForm):  # type: ignore[misc]
         lazy_gettext("The number of your report"),
         validators=[DataRequired(message=lazy_gettext("Give the number.")), Length(max=40)],
     )
-
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _parser() -> Callable[[bytes], IncomingMail] | None:

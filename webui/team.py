@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -32,7 +31,6 @@ from werkzeug.wrappers import Response
 from queues.access import ROLE_ORDER, parse_role, set_role
 from queues.audit import record_staff_change
 from queues.models import Role, User, utcnow
-from queues.settings import Settings
 from queues.team import applications, checklist, leaving, probation, twofactor, vetting
 from queues.team.models import (
     AgentProfile,
@@ -42,6 +40,7 @@ from queues.team.models import (
     TextKind,
 )
 from webui import db, reauth
+from webui.config import settings as _settings
 from webui.login import agent, client_address, signed_in
 
 bp = Blueprint("team", __name__, url_prefix="/team")
@@ -60,11 +59,6 @@ def who_may() -> None:
     me = signed_in()
     if me is None or (me.role is not Role.STAFF and request.endpoint not in NOT_ONLY_STAFF):
         abort(404)
-
-
-def _settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def _text(name: str, limit: int = MAX_FIELD) -> str:

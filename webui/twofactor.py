@@ -40,9 +40,9 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from queues.models import User
-from queues.settings import Settings
 from queues.team import twofactor
 from webui import db, reauth, sessions, throttle
+from webui.config import settings
 from webui.login import Agent, agent, client_address, lifetimes, signed_in, utcnow
 from webui.security import ENROL_FIRST, public, safe_next
 
@@ -69,11 +69,6 @@ class ConfirmForm(FlaskForm):  # type: ignore[misc]
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
     """A button that changes something (with the password and code asked again)."""
-
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def box() -> twofactor.SecretBox:

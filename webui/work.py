@@ -27,7 +27,6 @@ from datetime import UTC, datetime, time
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -50,9 +49,9 @@ from queues.models import (
     TicketState,
     User,
 )
-from queues.settings import Settings
 from queues.trust.revoke import revoke_reply_addresses as revoke
 from webui import db
+from webui.config import settings
 from webui.login import Agent, agent, client_address
 from webui.need_to_know import ticket_or_404
 from webui.quoted import Part, split_quotes
@@ -65,11 +64,6 @@ MAX_FIELD = 1000  # characters of any one-line field we read
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def settings() -> Settings:
-    found: Settings = current_app.config["SETTINGS"]
-    return found
 
 
 def back(number: str, message: str) -> Response:

@@ -199,8 +199,7 @@ def test_approving_and_confirming_need_the_password_every_time(
     client.post(confirm, data={"csrf_token": token, "reauth_password": PASSWORD})
     assert _state(auth, case_id) is CaseState.APPROVED
 
-    other = auth.app.test_client()
-    auth.sign_in(setup.staff2, client=other)
+    other = auth.as_account(setup.staff2, client=auth.app.test_client())
     token2 = csrf_from(other.get(f"/liaison/cases/{case_id}"))
     other.post(confirm, data={"csrf_token": token2})
     assert _state(auth, case_id) is CaseState.APPROVED

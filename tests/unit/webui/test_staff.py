@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.models import AuditEvent, Role, User
 from webui.auth import WRONG_LOGIN
 
-from .conftest import Auth, People, new_client
+from .conftest import PASSWORD, Auth, People, new_client
 
 
 def add(auth: Auth, client: FlaskClient, **form: str) -> str:
@@ -89,9 +89,9 @@ def test_audit_page_of_a_restricted_ticket_records_its_own_reading(
 ) -> None:
     auth.as_role(Role.STAFF)
     number = tickets["police-liaison"]
-    first = client.get(f"/staff/tickets/{number}/audit").get_data(as_text=True)
+    first = read_audit(client, auth, number)
     assert "No events" not in first and "read-audit" in first
-    second = client.get(f"/staff/tickets/{number}/audit").get_data(as_text=True)
+    second = read_audit(client, auth, number)
     assert second.count("read-audit") == 2
     assert "staff@example.org" in second and "127.0.0.1" in second
     assert "secret subject" not in second  # never the content
@@ -104,8 +104,20 @@ def test_audit_page_of_an_ordinary_ticket_is_empty(
     auth: Auth, client: FlaskClient, tickets: dict[str, str]
 ) -> None:
     auth.as_role(Role.STAFF)
-    page = client.get(f"/staff/tickets/{tickets['general-help']}/audit").get_data(as_text=True)
-    assert "No events" in page
+    number = tickets["general-help"]
+    form = client.get(f"/staff/tickets/{number}/audit").get_data(as_text=True)
+    assert 'name="reauth_password"' in form and "No events" not in form  # nothing read yet
+    assert "No events" in read_audit(client, auth, number)
+
+
+def read_audit(client: FlaskClient, auth: Auth, number: str) -> str:
+    """The audit log as staff read it: the password typed again into the page's form."""
+    token = auth.csrf(page=f"/staff/tickets/{number}/audit")
+    page = client.post(
+        f"/staff/tickets/{number}/audit", data={"csrf_token": token, "reauth_password": PASSWORD}
+    )
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
 
 
 def _audit_details(factory: sessionmaker[Session]) -> list[str]:
@@ -121,16 +133,17 @@ def test_change_role_ends_their_sessions_and_is_audited(
     auth.as_role(Role.STAFF)
     token = auth.csrf(page="/staff/users")
     url = f"/staff/users/{people.target.id}/role"
-    assert client.post(url, data={"csrf_token": token, "role": "specialist"}).status_code == 302
+    again = {"csrf_token": token, "reauth_password": PASSWORD}
+    assert client.post(url, data={**again, "role": "specialist"}).status_code == 302
     assert "is now specialist" in client.get("/staff/users").get_data(as_text=True)
     assert target.get("/").status_code == 302  # signed out: new rights from the next sign-in
     with factory() as session:
         assert session.get_one(User, people.target.id).role is Role.SPECIALIST
     assert "account target@example.org role volunteer -> specialist" in _audit_details(factory)
     # A form without a valid role, and one's own account, change nothing.
-    assert client.post(url, data={"csrf_token": token, "role": "root"}).status_code == 302
+    assert client.post(url, data={**again, "role": "root"}).status_code == 302
     me = people.by_role[Role.STAFF].id
-    own = client.post(f"/staff/users/{me}/role", data={"csrf_token": token, "role": "volunteer"})
+    own = client.post(f"/staff/users/{me}/role", data={**again, "role": "volunteer"})
     assert own.status_code == 302
     with factory() as session:
         assert session.get_one(User, me).role is Role.STAFF
@@ -167,8 +180,6 @@ def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(
     auth: Auth, people: People, factory: sessionmaker[Session]
 ) -> None:
     from argon2 import PasswordHasher
-
-    from .conftest import PASSWORD
 
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     with factory.begin() as session:
