@@ -69,6 +69,7 @@ def liaison(database_url: str) -> Iterator[Liaison]:
         var_dir=Path(short_tempdir("sb-var-")),
         gnupg_home=str(org_home),
         addresses={"help@localhost": "general-help", "police@localhost": "police-liaison"},
+        twofactor_required_roles=(),  # two-factor has its own journey (test_team_journey)
     )
     ensure_org_key(settings)
     engine = make_engine(database_url)

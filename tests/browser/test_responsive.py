@@ -292,8 +292,16 @@ def test_navigation_is_one_line_at_1280(staff_pages: dict[int, Page]) -> None:
     for path in ("/", "/staff", "/staff/users"):
         page.goto(path)
         line = page.evaluate(ONE_LINE_JS, NAV_PARTS)
-        assert line["count"] == 1 + 4 + 2, line  # brand, four entries, search, sign-out
+        # brand; Overview, My tickets, Dashboard, Rota, Staff, Your account; search; sign-out
+        assert line["count"] == 1 + 6 + 2, line
         assert line["shared"] > 0, f"the navigation wraps on {path}"
+    # A staff member who mentors has one entry more, "Reviews": still one line.
+    page.evaluate(
+        """() => { const li = document.querySelector('.site-nav li').cloneNode(true);
+        li.querySelector('a').textContent = 'Reviews';
+        document.querySelector('.site-nav ul').appendChild(li); }"""
+    )
+    assert page.evaluate(ONE_LINE_JS, NAV_PARTS)["shared"] > 0
     # A long address does not push the bar onto a second line either (it is cut short, in
     # full in its title).
     address = "maximiliane.mustermann-ueberlaenge@help.example.org"
