@@ -275,21 +275,27 @@ def recipient_of(message: Received) -> str:
 
 
 @contextmanager
-def internet_world(backend: str, tmp_path: Path, addresses: list[str]) -> Iterator[World]:
+def internet_world(
+    backend: str, tmp_path: Path, addresses: list[str], **changes: object
+) -> Iterator[World]:
     with ExitStack() as stack:
         internet = stack.enter_context(RelaySink())
         world = World(internet)
         for address in addresses:
             url = stack.enter_context(fresh_database(backend, tmp_path))
-            inst = stack.enter_context(installation(address, url, tmp_path, internet.port))
+            inst = stack.enter_context(
+                installation(address, url, tmp_path, internet.port, **changes)
+            )
             world.installations[inst.domain] = inst
         yield world
 
 
 @contextmanager
-def installation(address: str, url: str, tmp_path: Path, relay_port: int) -> Iterator[Installation]:
+def installation(
+    address: str, url: str, tmp_path: Path, relay_port: int, **changes: object
+) -> Iterator[Installation]:
     domain = address.partition("@")[2]
-    settings = Settings(
+    settings = Settings(  # type: ignore[arg-type]
         database_url=url,
         var_dir=tmp_path / domain,
         addresses={address: "general-help"},
@@ -297,6 +303,7 @@ def installation(address: str, url: str, tmp_path: Path, relay_port: int) -> Ite
         hostname=f"mx.{domain}",
         relay_host="127.0.0.1",
         relay_port=relay_port,
+        **changes,
     )
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -421,13 +428,18 @@ def test_robot_that_answers_everything_gets_one_automatic_reply(
         assert sorted(events[0][0] for events in histories.values()) == [QUEUED, SUPPRESSED]
 
 
+@pytest.mark.parametrize("ticket_cap", [True, False], ids=["ticket-cap", "ack-cap-alone"])
 def test_robot_without_any_marker_is_stopped_by_the_per_sender_cap(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, ticket_cap: bool
 ) -> None:
-    """The last guard: a responder that looks like a person in every header and starts a
-    new thread each time gets `ack_per_sender_per_day` acknowledgements, then no more."""
+    """The last guards: a responder that looks like a person in every header and starts a
+    new thread each time gets `ack_per_sender_per_day` acknowledgements, then no more.
+    As shipped, the abuse cap on new tickets per sender (the same five a day) adds its next
+    mail to its newest ticket; without that cap each further mail is a ticket that says
+    why it got no acknowledgement."""
     naked = RobotKind("naked", {}, "Thank you for your email")
-    with internet_world(backend, tmp_path, ["help@a.example"]) as world:
+    changes = {} if ticket_cap else {"abuse_tickets_per_sender_per_day": 0}
+    with internet_world(backend, tmp_path, ["help@a.example"], **changes) as world:
         a = world.installations["a.example"]
         cap = a.settings.ack_per_sender_per_day
         robot = Robot("info@robot.example", naked, threads=False)
@@ -440,9 +452,19 @@ def test_robot_without_any_marker_is_stopped_by_the_per_sender_cap(
         rounds = world.exchange()
         acks = a.acknowledgements()
         histories = a.histories()
+        with a.factory() as session:
+            capped = session.scalars(
+                select(TicketEvent.detail).where(TicketEvent.kind == "capped")
+            ).all()
 
     print(f"\nnaked robot: quiet after {rounds} rounds, {len(acks)} acknowledgements")
     assert len(acks) == cap == len(robot.got)
+    if ticket_cap:
+        assert a.settings.abuse_tickets_per_sender_per_day == cap  # the shipped values
+        assert len(histories) == cap
+        assert capped  # the robot's answers went into its newest ticket, unanswered
+        assert all("past the cap" in detail for detail in capped)
+        return
     assert len(histories) == cap + 1
     assert_every_ticket_says_why(
         histories, lambda reason: reason == f"per-sender cap reached ({cap} in 24 hours)"

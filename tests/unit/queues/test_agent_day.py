@@ -216,7 +216,9 @@ def test_a_reply_never_carries_the_agents_real_name_or_address(
         assert body == f"My name is {shown} ({shown}), write to help@example.org."
         replies.open_reply(session, ticket, agent, NOW)
         replies.send_reply(session, ticket, agent, replies.Draft(body=body), settings, NOW)
-    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reply")).all()
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "reply").order_by(OutboxMessage.id)
+    ).all()
     assert len(rows) == 2
     for row in rows:
         raw = row.raw.lower()
