@@ -8,7 +8,7 @@ on a laptop (1280 px wide: NAME.png) and on a phone (390 px: phone-NAME.png).
 
     .venv/bin/python docs/screenshots.py [--out docs/screenshots]
 
-Needs the test extra (playwright) and /usr/bin/chromium (../shared/RECIPES.md).
+Needs the test extra (playwright) and /usr/bin/chromium (Debian's chromium package).
 """
 
 from __future__ import annotations
@@ -140,6 +140,8 @@ def pages(base: str, out: Path) -> None:
 
 
 def walk(page: Page, base: str, out: Path, prefix: str) -> None:
+    page.goto(f"{base}/report/?lang=en")
+    shoot(page, out, f"{prefix}report")
     page.goto(f"{base}/login")
     shoot(page, out, f"{prefix}login")
     page.fill("input[name=email]", STAFF)
@@ -156,6 +158,10 @@ def walk(page: Page, base: str, out: Path, prefix: str) -> None:
     shoot(page, out, f"{prefix}reply")
     page.goto(f"{base}/search?q=profil")
     shoot(page, out, f"{prefix}search")
+    page.goto(f"{base}/dashboard")
+    shoot(page, out, f"{prefix}dashboard")
+    page.goto(f"{base}/rota/")
+    shoot(page, out, f"{prefix}rota")
     page.goto(f"{base}/staff")
     shoot(page, out, f"{prefix}staff")
 
@@ -171,6 +177,8 @@ def main() -> None:
             **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
             "SWITCHBOARD_VAR_DIR": str(Path(tmp) / "var"),
             "SWITCHBOARD_ORGANISATION": "Example help team",
+            # The pages, not the enrolment every staff member meets first (two-factor).
+            "SWITCHBOARD_TWOFACTOR_REQUIRED_ROLES": "",
         }
         run(env, "init", "--admin-email", "admin@help.example.org")
         run(env, "user", "add", STAFF, "--role", "staff", "--name", "Sam",

@@ -425,7 +425,7 @@ def _apply_triage(
     queue. Returns whether anything changed. The wording model (settings.triage_model)
     judges reports by people: not follow-ups (`report=False`), nor bounces, auto-replies
     or list and bulk mail. It learnt from first messages of reports, and takes most other
-    mail for serious (two thirds of the real-world corpus in ../shared/corpus); the
+    mail for serious (two thirds of the real-world corpus in tests/data/corpus); the
     lexicon reads everything."""
     lexicon = current_lexicon(session)  # staff changes too
     machine = mail.is_bounce or mail.is_auto_submitted or mail.is_list_or_bulk

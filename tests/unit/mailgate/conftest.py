@@ -13,7 +13,7 @@ from queues.mail import IncomingMail
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data"
-# A copy of ../shared/corpus travels with the repository (with its licences), so that a
+# A copy of the shared corpus travels with the repository (with its licences), so that a
 # clean clone anywhere runs the same tests; SWITCHBOARD_CORPUS points elsewhere if wanted.
 CORPUS = Path(os.environ.get("SWITCHBOARD_CORPUS", DATA / "corpus"))
 

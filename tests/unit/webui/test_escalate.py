@@ -102,6 +102,7 @@ def test_a_volunteer_escalates_and_lands_on_the_queue_list_with_a_confirmation(
 def test_the_trace_shows_number_and_date_only(auth: Auth, general: str) -> None:
     client = auth.as_role(Role.VOLUNTEER)
     escalate(client, {"reason": "worried"})
+    assert 'href="/escalated"' in client.get("/mine").get_data(as_text=True)  # found from there
     page = client.get("/escalated").get_data(as_text=True)
     assert re.search(rf"You escalated ticket <strong>{NUMBER}</strong> on <time", page)
     assert SUBJECT not in page and "worried" not in page
