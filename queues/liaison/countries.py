@@ -9,6 +9,8 @@ it with that reason (queues.liaison.cases).
 
 from __future__ import annotations
 
+import gettext
+
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -49,6 +51,27 @@ def country_name(code: str | None) -> str:
     if not code:
         return "unknown"
     return _names().get(code.upper(), code)
+
+
+def country_name_in(code: str | None, language: str | None) -> str:
+    """The country's name in `language` (pycountry's ISO 3166 catalogs, as reporters read it;
+    English when there is no translation), or the code itself when it is not one."""
+    name = country_name(code)
+    if not code or not language or language == "en" or name == code:
+        return name
+    try:
+        catalog = gettext.translation(
+            "iso3166-1", pycountry.LOCALES_DIR, languages=[language], fallback=True
+        )
+    except OSError:
+        return name
+    country = pycountry.countries.get(alpha_2=code.upper())
+    official = getattr(country, "name", "")
+    # The catalogs translate the ISO names; a common name ("Taiwan") has no entry of its own.
+    translated = catalog.gettext(name)
+    if translated == name and official and official != name:
+        translated = catalog.gettext(official)
+    return translated or name
 
 
 def parse_country(value: str) -> str:

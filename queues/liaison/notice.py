@@ -3,8 +3,10 @@
 Sent when a referral is handed over, unless staff recorded why not (`LiaisonCase.
 notify_reporter`, `no_notice_reason`). It names the country and the partner force and
 gives the partner's link for reporting directly. The wording is a trusted template file
-(templates/mail/police_report_notice/, ready for gettext catalogs), not staff-edited text:
-what a harassed person is told about the police must not drift case by case.
+(templates/mail/police_report_notice/, its sentences in the gettext catalogs), not
+staff-edited text: what a harassed person is told about the police must not drift case by
+case. It is in the reporter's language (the ticket's), the country named in it too; for a
+ticket whose language is unknown, in English with the other languages below.
 
 It is threaded on the source ticket like a reply (In-Reply-To its latest incoming message,
 our tag in the subject) and leaves through the outbox. It never names the liaison case.
@@ -12,17 +14,20 @@ our tag in the subject) and leaves through the outbox. It never names the liaiso
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from queues.liaison.countries import country_name
+from queues.liaison.countries import country_name_in
 from queues.liaison.models import LiaisonCase, Partner
-from queues.mailtemplates import render_mail
+from queues.mailtemplates import RenderedMail, render_mail
 from queues.models import Article, ArticleKind, Ticket, TicketEvent
 from queues.numbers import format_tag, tagged_subject
 from queues.outgoing import OutgoingMail, domain_of, make_message_id, queue_outgoing
 from queues.replies import answered_article, sender_address, threading
+from queues.reporter.texts import in_language
 from queues.settings import Settings
 
 KIND = "police-report-notice"  # the outbox row's and the history row's kind
@@ -51,19 +56,22 @@ def queue_notice(
         # queues.liaison.checks refuses this before anything is sent; never mail no one.
         raise ValueError("the source ticket has no requester address")
     tag = format_tag(settings.ticket_tag_prefix, source.number)
-    rendered = render_mail(
-        TEMPLATE,
-        {
-            "tag": tag,
-            "number": source.number,
-            "requester_name": requester.name,
-            "country": country_name(case.country),
-            "partner": partner.name,
-            "report_url": partner.report_url,
-            "organisation": settings.organisation,
-            "emergency_text": settings.emergency_text,
-        },
-    )
+    context = {
+        "tag": tag,
+        "number": source.number,
+        "requester_name": requester.name,
+        "partner": partner.name,
+        "report_url": partner.report_url,
+        "organisation": settings.organisation,
+    }
+
+    def render(language: str, values: Mapping[str, Any]) -> RenderedMail:
+        # The country in the language of each version of the text.
+        named = {**values, "country": country_name_in(case.country, language)}
+        return render_mail(TEMPLATE, named, language)
+
+    # In the reporter's language (queues.reporter.texts), like every fixed-wording mail.
+    rendered = in_language(render, context, source.language, settings)
     subject = tagged_subject(rendered.subject, settings.ticket_tag_prefix, source.number, False)
     answered = answered_article(session, source)
     in_reply_to, references = threading(answered)

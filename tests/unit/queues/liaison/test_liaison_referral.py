@@ -139,11 +139,26 @@ def test_the_reporter_is_told_in_their_thread(world: World) -> None:
         body = message.get_body(("plain",))
         assert body is not None
         text = body.get_content()
-        assert "police in Germany" in text and "https://police.example/report" in text
+        assert "acts from: Germany" in text and "https://police.example/report" in text
         case_ticket = session.scalars(
             select(Ticket).where(Ticket.queue.has(slug="police-liaison"))
         ).one()
         assert case_ticket.number not in text  # the reporter never learns the case's number
+
+
+def test_the_reporter_is_told_in_their_language(world: World) -> None:
+    with world.factory.begin() as session:
+        world.source(session).language = "es"
+    _send(world)
+    with world.factory() as session:
+        [row] = _outbox(session, "police-report-notice")
+        message = _mail(row.raw)
+        assert message["Subject"].endswith("Hemos denunciado el acoso a la policía")
+        body = message.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert "actúa la persona que le acosa: Alemania (" in text  # the country in Spanish
+        assert "Si está en peligro" in text and "police in" not in text
 
 
 def test_staff_may_record_why_the_reporter_is_not_told(world: World) -> None:
