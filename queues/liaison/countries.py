@@ -10,7 +10,6 @@ it with that reason (queues.liaison.cases).
 from __future__ import annotations
 
 import gettext
-
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
