@@ -41,6 +41,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/latency.py --clients 1,4 --backends sqlite,postgresql
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/startup.py
 
 ## triage-model: train the triage wording model on tests/data/triage/{dev,train}/ (never the
 ## evaluation set) and write queues/triage/model/wording.bin; prints the cross-validation figures

@@ -1,4 +1,10 @@
-"""The `switchboard` command: wires settings, database and packages (DESIGN.md contract)."""
+"""The `switchboard` command: wires settings, database and packages (DESIGN.md contract).
+
+Each command imports what it works with (sqlalchemy, the models, mailgate...) inside its
+function, and App opens settings and database only when a command asks for them: so
+`--version`, `--help`, `COMMAND --help` and usage errors answer without loading any of it
+(tests/unit/switchboard/test_startup.py checks this; bench/startup.py times it).
+"""
 
 from __future__ import annotations
 
@@ -9,39 +15,34 @@ import sys
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
-from mailgate.parseahead import ParseAhead, Parsed, default_jobs
-from mailgate.parser import parse_message
-from mailgate.sources import SourceMessage, read_messages, scan
-from queues.accounts import ensure_first_staff
-from queues.db import make_engine, make_sessionmaker
-from queues.ingest import (
-    Outcome,
-    process_batch,
-    process_stored,
-    retry_quarantined,
-    store_batch,
-)
-from queues.liaison.referral import seed_referral_templates
-from queues.migrate import current_revision, head_revision, upgrade
-from queues.models import InboundMail, InboundState, Queue, Ticket, TicketState
-from queues.present import history_dict, ticket_detail, ticket_history, ticket_summary
-from queues.seed import seed_queue_signatures, seed_queues, seed_reply_templates
-from queues.settings import Settings, SettingsError, load_settings
-from queues.triage import use_cache as use_triage_cache
 from switchboard.evidence import evidence, hold, init_signing_key, purge, purge_timer
 from switchboard.triage_cmd import triage as triage_command
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from mailgate.parseahead import ParseAhead, Parsed
+    from mailgate.sources import SourceMessage
+    from queues.ingest import Outcome
+    from queues.models import Ticket
+    from queues.settings import Settings
+
+# The values of queues.models.TicketState and of queues.access.ROLE_ORDER, written out for the
+# options' choices: importing either module loads sqlalchemy and every model, which `--help`
+# and usage errors should not wait for. test_startup.py checks that they still match.
+TICKET_STATES = ("new", "open", "pending", "closed")
+ROLE_NAMES = ("volunteer", "specialist", "staff")
 
 
 @dataclass
@@ -52,6 +53,9 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        from queues.settings import SettingsError, load_settings
+        from queues.triage import use_cache as use_triage_cache
+
         try:
             settings = load_settings(self.config_file)
         except SettingsError as exc:
@@ -63,13 +67,21 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
+        from queues.db import make_engine
+
         return make_engine(self.settings.database_url)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from queues.db import make_sessionmaker
+
         return make_sessionmaker(self.engine)
 
     def require_schema(self) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        from queues.migrate import current_revision, head_revision
+
         try:
             current = current_revision(self.engine)
         except OperationalError as exc:
@@ -110,6 +122,13 @@ def main(ctx: click.Context, config_file: str | None, verbose: bool) -> None:
 @pass_app
 def init(app: App, admin_email: str) -> None:
     """Create or upgrade the schema, seed the queues, create a first staff account."""
+    from sqlalchemy.exc import OperationalError
+
+    from queues.accounts import ensure_first_staff
+    from queues.liaison.referral import seed_referral_templates
+    from queues.migrate import head_revision, upgrade
+    from queues.seed import seed_queue_signatures, seed_queues, seed_reply_templates
+
     Path(app.settings.var_dir).mkdir(parents=True, exist_ok=True)
     try:
         upgrade(app.engine)
@@ -162,6 +181,9 @@ def ingest(app: App, paths: tuple[Path, ...], no_progress: bool, jobs: int | Non
 
     Each message is stored raw first, then processed, exactly as mail from the gateway.
     """
+    from mailgate.parseahead import ParseAhead, default_jobs
+    from mailgate.sources import scan
+
     found = scan(list(paths))
     tally: Tally[str] = Tally()
     show = not no_progress and sys.stderr.isatty()
@@ -205,6 +227,8 @@ _BATCH_BYTES = 16 * 1024 * 1024
 
 
 def _batches(files: list[Path]) -> Iterator[list[SourceMessage]]:
+    from mailgate.sources import read_messages
+
     batch: list[SourceMessage] = []
     size = 0
     for path in files:
@@ -226,6 +250,9 @@ def _ingest_batch(
     tally: Tally[str],
     advance: Callable[[int], None],
 ) -> None:
+    from mailgate.parser import parse_message
+    from queues.ingest import process_batch, process_stored, store_batch
+
     parser.collect([m.raw for m in batch], futures)
     ids = store_batch(app.sessions, [(m.raw, f"file:{m.label}") for m in batch])
     outcomes = process_batch(app.sessions, ids, app.settings, parser)
@@ -240,12 +267,17 @@ def _ingest_batch(
 
 @main.command()
 @click.option("--queue", "queue_slug", help="Only this queue (slug).")
-@click.option("--state", type=click.Choice([s.value for s in TicketState]), help="Only this state.")
+@click.option("--state", type=click.Choice(TICKET_STATES), help="Only this state.")
 @click.option("--limit", type=int, default=0, help="At most this many (newest first); 0 = all.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @pass_app
 def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List tickets, newest first."""
+    from sqlalchemy import select
+
+    from queues.models import Queue, Ticket, TicketState
+    from queues.present import ticket_summary
+
     app.require_schema()
     with app.sessions() as session:
         stmt = select(Ticket).order_by(Ticket.id.desc())
@@ -278,6 +310,11 @@ def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_
 @pass_app
 def show(app: App, number: str, as_json: bool) -> None:
     """Show one ticket with its whole thread (a restricted ticket's reading is audited)."""
+    from sqlalchemy import select
+
+    from queues.models import Ticket
+    from queues.present import history_dict, ticket_detail, ticket_history
+
     app.require_schema()
     with app.sessions.begin() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.number == number.strip()))
@@ -343,6 +380,10 @@ def _print_ticket(data: dict[str, Any], history: list[tuple[str, str, str]]) -> 
 @pass_app
 def quarantine(app: App, as_json: bool) -> None:
     """List quarantined inbound mail with its error."""
+    from sqlalchemy import select
+
+    from queues.models import InboundMail, InboundState
+
     app.require_schema()
     with app.sessions() as session:
         rows: list[dict[str, Any]] = [
@@ -374,6 +415,9 @@ def quarantine(app: App, as_json: bool) -> None:
 @pass_app
 def retry(app: App, inbound_id: int) -> None:
     """Process a quarantined message again."""
+    from mailgate.parser import parse_message
+    from queues.ingest import process_stored, retry_quarantined
+
     app.require_schema()
     try:
         retry_quarantined(app.sessions, inbound_id)
@@ -384,8 +428,8 @@ def retry(app: App, inbound_id: int) -> None:
 
 
 # --- Long-running processes -------------------------------------------------------------
-# The mail edge modules are imported inside the commands: the quick commands above start
-# faster, and a broken optional part (say, TLS files) cannot stop `show` from working.
+# As everywhere here, the mail edge modules are imported inside the commands: besides a
+# quick start, a broken optional part (say, TLS files) cannot stop `show` from working.
 
 
 def _stop_on_signals() -> threading.Event:
@@ -411,6 +455,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     """Start the ingest, outbox and on-call runners and the timers; returns their threads
     and the ingest wake event."""
     from mailgate.delivery import OutboxRunner
+    from mailgate.parser import parse_message
     from mailgate.runners import IngestRunner
     from queues.reporter.status import run_timer as status_mail_timer
     from queues.targets.breaches import breach_timer
@@ -561,6 +606,7 @@ def _embedded_web(app: App) -> Any:
 
     from waitress.server import create_server
 
+    from mailgate.parser import parse_message
     from webui import create_app
 
     host = app.settings.web_host
@@ -586,13 +632,6 @@ def _is_ip(value: str) -> bool:
 
 
 # --- Agent accounts and the web UI ------------------------------------------------------
-# Imports are local to these commands so that this section stays self-contained.
-
-
-def _role_names() -> list[str]:
-    from queues.access import ROLE_ORDER
-
-    return [r.value for r in ROLE_ORDER]
 
 
 @main.group()
@@ -605,7 +644,7 @@ def user() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(_role_names(), case_sensitive=False),
+    type=click.Choice(ROLE_NAMES, case_sensitive=False),
     help="volunteer: general help; specialist: also specialist safety; staff: everything.",
 )
 @click.option("--name", default="", help="The agent's name, as colleagues will see it.")
@@ -746,6 +785,8 @@ def _account(session: Session, email: str) -> Any:
 @pass_app
 def user_list(app: App, as_json: bool) -> None:
     """List the accounts: active ones first, then by address."""
+    from sqlalchemy import select
+
     from queues.models import User
 
     app.require_schema()
@@ -779,7 +820,7 @@ def user_list(app: App, as_json: bool) -> None:
 
 @user.command("role")
 @click.argument("email")
-@click.argument("role", type=click.Choice(_role_names(), case_sensitive=False))
+@click.argument("role", type=click.Choice(ROLE_NAMES, case_sensitive=False))
 @pass_app
 def user_role(app: App, email: str, role: str) -> None:
     """Give an account another role; its web sessions end, so the new rights apply at once."""
@@ -897,6 +938,7 @@ def web(
     """Run the agents' web UI with waitress (a production WSGI server)."""
     import waitress
 
+    from mailgate.parser import parse_message
     from webui import create_app
 
     app.require_schema()

@@ -16,19 +16,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from queues.triage.evaluation import (
-    SIGNAL_NAMES,
-    Comparison,
-    Evaluation,
-    Report,
-    Tally,
-    TsvError,
-    read_reports,
-)
+# queues.triage is imported inside the command, as switchboard.cli does for every command:
+# `switchboard --help` need not load it.
+if TYPE_CHECKING:
+    from queues.triage.evaluation import Comparison, Evaluation, Report, Tally
 
 DEFAULT_MIN_RECALL = 0.95
 DEFAULT_MIN_PRECISION = 0.75
@@ -57,6 +52,8 @@ def evaluate(
 ) -> None:
     """Recall and precision of triage on labelled reports (TSV: id, label, lang,
     [category,] subject, body)."""
+    from queues.triage.evaluation import Comparison, TsvError, read_reports
+
     reports: list[Report] = []
     try:
         for path in files:
@@ -130,6 +127,8 @@ def _figure(value: float | None) -> str:
 
 def _print_signals(comparison: Comparison, threshold: float | None) -> None:
     """Recall / precision per language for each signal, the decision last."""
+    from queues.triage.evaluation import SIGNAL_NAMES, Tally
+
     model = "off or not shipped" if threshold is None else f"threshold {threshold:.2f}"
     click.echo(f"Recall / precision per signal (wording model: {model})\n")
     languages = sorted(comparison.combined.languages)
