@@ -134,7 +134,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The real-world corpus copied from the team's shared corpus into tests/data (licences included)."""
+    """The real-world corpus, copied from the team's shared one into tests/data (licences
+    included)."""
     corpus = Path(
         os.environ.get("SWITCHBOARD_CORPUS", Path(__file__).resolve().parent / "data" / "corpus")
     )

@@ -1,7 +1,8 @@
 """Browser tests: Debian's Chromium driven by Playwright against the app served by waitress.
 
 Playwright cannot download its own browsers here, so it launches /usr/bin/chromium
-(README, "Tests and benchmarks"); without it the tests skip, or fail under SWITCHBOARD_REQUIRE_SERVICES=1.
+(README, "Tests and benchmarks"); without it the tests skip, or fail under
+SWITCHBOARD_REQUIRE_SERVICES=1.
 The app runs exactly as `switchboard web` runs it (waitress, Secure cookies: Chromium accepts
 them from http://127.0.0.1), on a database of its own per backend, with one agent per role and
 one ticket per queue.

@@ -1,4 +1,4 @@
-"""A private Dovecot IMAP server on 127.0.0.1 for integration tests (README, "Tests and benchmarks").
+"""A private Dovecot IMAP server on 127.0.0.1 for integration tests (README, "Tests").
 
 `start_dovecot()` writes a config into a fresh `tempfile.mkdtemp()` directory (nothing from
 /etc/dovecot), with passwd-file users, a plain port (STARTTLS offered) and an IMAPS port
