@@ -80,13 +80,13 @@ class App:
     def require_schema(self) -> None:
         from sqlalchemy.exc import OperationalError
 
-        from queues.migrate import current_revision, head_revision
+        from queues.schemaversion import HEAD_REVISION, stored_revision
 
         try:
-            current = current_revision(self.engine)
+            current = stored_revision(self.engine)
         except OperationalError as exc:
             raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
-        if current != head_revision():
+        if current != HEAD_REVISION:
             raise click.ClickException(
                 "the database is not initialized or is out of date: run `switchboard init`"
             )

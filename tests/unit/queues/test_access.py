@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.access import (
@@ -26,10 +21,8 @@ from queues.access import (
     visible_tickets,
 )
 from queues.accounts import create_user, verify_password
-from queues.db import make_engine
 from queues.migrate import upgrade
 from queues.models import Queue, Role, Ticket, User
-from tests.conftest import PG_ADMIN_URL
 
 SEES = {
     Role.VOLUNTEER: ["general-help"],
@@ -166,26 +159,6 @@ def test_password_change_and_disabling_end_sessions(factory: sessionmaker[Sessio
 
 
 # --- Migration 0002 on a database that has data from 0001 --------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    request.getfixturevalue("pg_database_url")  # skips or fails when the server is absent
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = "switchboard_mig_" + uuid.uuid4().hex[:10]
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(PG_ADMIN_URL).set(database=name).render_as_string(False))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migration_0002_gives_existing_queues_their_roles(empty_engine: Engine) -> None:

@@ -7,17 +7,11 @@ those who may not see that ticket; the downgrade puts the numbers back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import Engine, text
 
-from queues.db import make_engine
 from queues.migrate import alembic_config, upgrade
 from queues.present import TICKET_MARK
-from tests.conftest import new_pg_database
 
 # (kind, detail before 0006, detail after, the ticket it names: "other", "gone" or None)
 LEGACY_ROWS = [
@@ -38,20 +32,6 @@ LEGACY_ROWS = [
     ("state", "state new -> open", "state new -> open", None),
     ("note", "linked to 2026110200002", "linked to 2026110200002", None),
 ]  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    request.getfixturevalue("pg_database_url")  # skips or fails when the server is absent
-    with new_pg_database("switchboard_mig6") as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def _fill_at_0005(engine: Engine) -> dict[str, int]:
