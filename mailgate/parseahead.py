@@ -33,14 +33,22 @@ def default_jobs() -> int:
     return max(0, min((os.cpu_count() or 1) - 1, 3))
 
 
-Parsed = tuple[IncomingMail, list[TriageHit]]
+Parsed = tuple[IncomingMail, list[TriageHit] | None]  # None: triage left to ingest
 
 
 def _parse_many(parse: Parser, raws: Sequence[bytes]) -> list[Parsed]:
-    parsed = []
+    parsed: list[Parsed] = []
     for raw in raws:
         mail = parse(raw)
-        parsed.append((mail, triage(mail.subject, mail.body_text)))
+        try:
+            hits: list[TriageHit] | None = triage(mail.subject, mail.body_text)
+        except Exception:
+            # Working triage out ahead is an optimisation: a message it fails on is
+            # triaged again by ingest, where a failure is that message's alone (kept and
+            # quarantined with its reason), never the whole import's.
+            log.exception("triage ahead failed; ingest will triage this message itself")
+            hits = None
+        parsed.append((mail, hits))
     return parsed
 
 
@@ -82,10 +90,17 @@ class ParseAhead:
             log.warning("a parser worker died; parsing the rest in this process")
             self._give_up()
             return
+        except Exception:
+            # The batch is parsed again inline, message by message, where a failure is
+            # that message's alone.
+            log.exception("a parser worker failed; parsing this batch in this process")
+            self._ready = {}
+            return
         # Replaces the previous batch's leftovers, so memory stays bounded by one batch.
         self._ready = {raw: mail for raw, (mail, _) in zip(raws, results, strict=True)}
         for mail, hits in results:
-            remember(mail.subject, mail.body_text, hits)
+            if hits is not None:
+                remember(mail.subject, mail.body_text, hits)
 
     def __call__(self, raw: bytes) -> IncomingMail:
         mail = self._ready.pop(raw, None)

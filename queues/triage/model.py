@@ -353,7 +353,10 @@ class WordingModel:
         family_of = (distinct_keys // size) % 2
         weights = self.serious[bucket].astype(np.float64) * np.asarray(scales)[family_of]
         per_sentence = np.bincount(distinct_keys // (2 * size), weights=weights)
-        best = int(np.argmax(per_sentence))
+        # Only sentences that have words: bincount also counts the numbers in between as
+        # sentences weighing 0, which would win when every real sentence weighs below 0.
+        present = np.unique(sentence)
+        best = int(present[int(np.argmax(per_sentence[present]))])
         members = np.flatnonzero(sentence == best)
         start, end = spans[int(members[0])][0], spans[int(members[-1])][1]
         return [doc.original(start, end)]

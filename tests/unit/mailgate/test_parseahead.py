@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from mailgate import parseahead
 from mailgate.parseahead import ParseAhead
 from mailgate.parser import parse_message
 from queues import triage as triage_module
@@ -53,6 +56,39 @@ def test_a_dead_worker_falls_back_to_parsing_here() -> None:
         assert [m.subject for m in got[:5]] == [f"report {i}" for i in range(5)]
         # The pool is not used again; later batches are parsed inline.
         assert ahead.submit(RAWS) == []
+
+
+def raise_on_bad(raw: bytes) -> IncomingMail:
+    """Raises in the worker (the parser's contract is never to raise: a bug breaks it)."""
+    if raw.startswith(b"BAD") and os.environ.get("PARSEAHEAD_IN_WORKER") != "no":
+        raise ValueError("a parser bug")
+    return parse_message(raw)
+
+
+def test_an_exception_in_a_worker_leaves_the_batch_to_this_process() -> None:
+    batch = [*RAWS[:3], b"BAD\r\n\r\nx", *RAWS[3:6]]
+    with ParseAhead(1, parse=raise_on_bad) as ahead:
+        ahead.collect(batch, ahead.submit(batch))  # no exception: nothing kept
+        os.environ["PARSEAHEAD_IN_WORKER"] = "no"
+        try:
+            got = [ahead(raw) for raw in batch]
+        finally:
+            del os.environ["PARSEAHEAD_IN_WORKER"]
+        assert [m.subject for m in got[:3]] == ["report 0", "report 1", "report 2"]
+        assert ahead.submit(RAWS) != []  # the pool itself is fine and used again
+
+
+def test_a_triage_failure_ahead_is_left_to_ingest(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(subject: str, body: str) -> list[object]:
+        raise IndexError("a triage bug")
+
+    raws = [raw.replace(b"report", b"triage-less report") for raw in RAWS[:4]]
+    monkeypatch.setattr(parseahead, "triage", broken)  # the forked workers inherit it
+    with ParseAhead(1) as ahead:
+        ahead.collect(raws, ahead.submit(raws))
+        got = [ahead(raw) for raw in raws]
+    assert [m.subject for m in got] == [f"triage-less report {i}" for i in range(4)]
+    assert all((m.subject, m.body_text) not in triage_module._AHEAD for m in got)
 
 
 def test_triage_worked_out_in_the_workers_is_used_once_and_is_the_same() -> None:

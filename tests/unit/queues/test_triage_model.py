@@ -295,6 +295,17 @@ def test_the_sentence_may_be_the_subject() -> None:
     assert hit is not None and hit.spans == (Span("subject", 0, 17),)
 
 
+def test_a_report_whose_every_sentence_weighs_against_still_gets_its_quote() -> None:
+    """Flagged by the bias alone, every word weighing toward everyday: the quote is one of
+    its sentences (a sentence number without words once won and crashed ingest)."""
+    model = tiny_model(words=("hello", "again"), weight=-1.0, bias=6.0)
+    body = "\n\n\nHello again.\n\nHello again and again."
+    hit = model.hit("", body)
+    assert hit is not None and len(hit.spans) == 1
+    span = hit.spans[0]
+    assert span.field == "body" and body[span.start : span.end].startswith("Hello again")
+
+
 def test_the_reason_names_the_model_and_its_score_and_the_page_can_read_it(
     shipped: WordingModel,
 ) -> None:
