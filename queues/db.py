@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the ORM is imported by those who use sessions (queues.ticketrows does not)
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def normalize_url(url: str) -> str:
@@ -58,13 +60,13 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def is_postgres(engine_or_session: Engine | Session) -> bool:
     bind = (
-        engine_or_session.get_bind()
-        if isinstance(engine_or_session, Session)
-        else engine_or_session
+        engine_or_session if isinstance(engine_or_session, Engine) else engine_or_session.get_bind()
     )
     return bind.dialect.name == "postgresql"

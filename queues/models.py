@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -26,12 +25,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from queues.coltypes import UTCDateTime
 
 # Stable constraint names so that migrations can refer to them on every backend.
 NAMING = {
@@ -50,25 +49,6 @@ def utcnow() -> datetime:
 def table_of(model: type[Base]) -> Table:
     """A model's Table, typed as one (for Core statements on the hot paths)."""
     return cast(Table, model.__table__)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware datetime on every backend (SQLite stores none: we add UTC back)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where UTC-aware is required")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # A BIGINT primary key that is still SQLite's ROWID alias (autoincrementing).

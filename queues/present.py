@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from queues.access import visible_tickets
 from queues.models import Article, Ticket, TicketEvent, TicketLink, User
+from queues.ticketrows import summary
 
 TICKET_MARK = "{ticket}"
 RESTRICTED = "a restricted ticket"
@@ -65,19 +66,17 @@ AGENT_LINK_KINDS = frozenset({"related", "liaison-case"})
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
     """The top-level fields shared by `tickets --json` and `show --json`."""
     requester = ticket.requester
-    return {
-        "number": ticket.number,
-        "subject": ticket.subject,
-        "queue": ticket.queue.slug,
-        "state": ticket.state.value,
-        "priority": ticket.priority,
-        "created_at": ticket.created_at.isoformat(),
-        "requester": {
-            "email": requester.email if requester else None,
-            "name": requester.name if requester else None,
-        },
-        "triage": {"reasons": list(ticket.triage_reasons)},
-    }
+    return summary(
+        number=ticket.number,
+        subject=ticket.subject,
+        queue=ticket.queue.slug,
+        state=ticket.state.value,
+        priority=ticket.priority,
+        created_at=ticket.created_at,
+        requester_email=requester.email if requester else None,
+        requester_name=requester.name if requester else None,
+        reasons=list(ticket.triage_reasons),
+    )
 
 
 def article_dict(article: Article) -> dict[str, Any]:

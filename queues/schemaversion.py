@@ -21,7 +21,7 @@ def stored_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         if not inspect(connection).has_table(_VERSION_TABLE):
             return None
-        found = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars()
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
         revisions = sorted(found)
     # One line of migrations: one row. Anything else is not a schema this code knows.
     return revisions[0] if len(revisions) == 1 else None

@@ -54,16 +54,19 @@ class App:
     @cached_property
     def settings(self) -> Settings:
         from queues.settings import SettingsError, load_settings
-        from queues.triage import use_cache as use_triage_cache
 
         try:
-            settings = load_settings(self.config_file)
+            return load_settings(self.config_file)
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from exc
-        # Each process (ingest, each runner, each parser worker) reads the triage patterns'
-        # anchors from a file instead of working them out again (queues.triage.cache).
-        use_triage_cache(Path(settings.var_dir) / "cache")
-        return settings
+
+    def use_triage_cache(self) -> None:
+        """For the commands that triage mail (ingest, retry, work, serve): this process and
+        the parser workers it forks read the triage patterns' anchors from a file instead of
+        working them out again (queues.triage.cache)."""
+        from queues.triage import use_cache
+
+        use_cache(Path(self.settings.var_dir) / "cache")
 
     @cached_property
     def engine(self) -> Engine:
@@ -184,6 +187,7 @@ def ingest(app: App, paths: tuple[Path, ...], no_progress: bool, jobs: int | Non
     from mailgate.parseahead import ParseAhead, default_jobs
     from mailgate.sources import scan
 
+    app.use_triage_cache()
     found = scan(list(paths))
     tally: Tally[str] = Tally()
     show = not no_progress and sys.stderr.isatty()
@@ -273,24 +277,15 @@ def _ingest_batch(
 @pass_app
 def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List tickets, newest first."""
-    from sqlalchemy import select
-
-    from queues.models import Queue, Ticket, TicketState
-    from queues.present import ticket_summary
+    from queues.ticketrows import UnknownQueue, ticket_rows
 
     app.require_schema()
-    with app.sessions() as session:
-        stmt = select(Ticket).order_by(Ticket.id.desc())
-        if queue_slug:
-            queue = session.scalar(select(Queue).where(Queue.slug == queue_slug))
-            if queue is None:
-                raise click.ClickException(f"no queue {queue_slug!r}")
-            stmt = stmt.where(Ticket.queue_id == queue.id)
-        if state:
-            stmt = stmt.where(Ticket.state == TicketState(state))
-        if limit > 0:
-            stmt = stmt.limit(limit)
-        rows = [ticket_summary(t) for t in session.scalars(stmt)]
+    # SQLAlchemy Core alone, without the ORM models: the quickest look answers at once.
+    with app.engine.connect() as conn:
+        try:
+            rows = ticket_rows(conn, queue_slug, state, limit)
+        except UnknownQueue:
+            raise click.ClickException(f"no queue {queue_slug!r}") from None
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -419,6 +414,7 @@ def retry(app: App, inbound_id: int) -> None:
     from queues.ingest import process_stored, retry_quarantined
 
     app.require_schema()
+    app.use_triage_cache()
     try:
         retry_quarantined(app.sessions, inbound_id)
     except (ValueError, LookupError) as exc:
@@ -461,6 +457,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     from queues.targets.breaches import breach_timer
     from queues.team.oncall import OnCallRunner
 
+    app.use_triage_cache()
     wake_ingest, wake_outbox, wake_oncall = threading.Event(), threading.Event(), threading.Event()
 
     def after_ingest(_outcome: object) -> None:
