@@ -119,6 +119,16 @@ def test_the_check_sees_what_a_command_loads(tmp_path: Path) -> None:
     assert "sqlalchemy" in loaded and "queues.models" in loaded
 
 
+def test_tickets_reads_without_the_orm_models(tmp_path: Path) -> None:
+    """`tickets`, the quickest look at the queues, uses SQLAlchemy Core only."""
+    [(_, initialized)] = _heavy_after([["init"]], tmp_path)
+    assert "queues.models" in initialized  # init maps the models ...
+    assert (tmp_path / "startup.db").stat().st_size > 0
+    [(_, listed)] = _heavy_after([["tickets"]], tmp_path)  # ... a fresh `tickets` does not
+    assert "sqlalchemy" in listed
+    assert "queues.models" not in listed and "alembic" not in listed and "mailgate" not in listed
+
+
 def test_written_out_choices_match_the_models() -> None:
     assert tuple(s.value for s in TicketState) == TICKET_STATES
     assert tuple(r.value for r in ROLE_ORDER) == ROLE_NAMES
