@@ -6,8 +6,9 @@ language of our answers, what happened, links, attachments (images, PDF and text
 at most `report_max_attachment_bytes`) and the at-risk box, which sends the report to
 specialist-safety. A submission becomes a stored message and the same ticket as mail
 (queues.reporter.form, then queues.ingest: processed at once when the app has the parser,
-INGEST_PARSER, else by the runners), and the reporter lands on a page with the number, or
-one saying that the number comes by mail.
+INGEST_PARSER, and no other request of this process is making its ticket; else by the
+runners), and the reporter lands on a page with the number, or one saying that the number
+comes by mail.
 
 The page is in the reporter's language: `?lang=` (the links at the top), else the
 browser's Accept-Language, among queues.i18n.LANGUAGES. It works without JavaScript and by
@@ -19,7 +20,9 @@ attachments, which a browser never sends back (the page says so).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import (
@@ -71,12 +74,21 @@ from webui.i18n import use_language
 from webui.login import client_address
 from webui.security import public
 
-bp = Blueprint("report", __name__, url_prefix="/report")
-
 SENT = "report_sent"
+# Making the ticket in the request shows its number at once. Ticket decisions take turns on
+# one lock (SQLite's write lock; on PostgreSQL the abuse controls' advisory lock), so under
+# a flood such requests waited there behind the runners and each other, each holding one
+# of the web server's few threads while agents' pages queued behind them (bench/flood.py,
+# `serve` on PostgreSQL: pages 85-112 ms p95 in waitress's queue). One request of a
+# process at a time makes its ticket; a report sent meanwhile is already stored and
+# committed, the runners make its ticket, and the number comes by mail.
+PROCESSING_TURN = "switchboard.report_processing"
 SAFETY_QUEUE = "specialist-safety"
 # Room for the form's text fields beyond the attachments' own limit.
 TEXT_ALLOWANCE = 1024 * 1024
+
+bp = Blueprint("report", __name__, url_prefix="/report")
+bp.record_once(lambda state: state.app.extensions.setdefault(PROCESSING_TURN, threading.Lock()))
 
 
 def _email(form: FlaskForm, field: EmailField) -> None:
@@ -226,36 +238,41 @@ def form() -> str | Response:
     current = settings()
     client = limits.client_key(client_address())
     now = utcnow()
-    with db.writing() as writer:
-        windows = [
-            (current.report_per_client_per_hour, timedelta(hours=1)),
-            (current.report_per_client_per_day, timedelta(days=1)),
-        ]
-        if limits.over_limit(writer, client, limits.REPORT, now, windows):
-            busy = True
-        else:
-            busy = False
-            submission = Submission(
-                email=report.email.data or "",
-                name=report.name.data or "",
-                language=report.language.data if report.language.data in LANGUAGES else None,
-                what_happened=report.what_happened.data or "",
-                links=parse_links(report.links.data or ""),
-                at_risk=bool(report.at_risk.data),
-                attachments=uploads,
+    with _turn_to_process() as processing:
+        with db.writing() as writer:
+            windows = [
+                (current.report_per_client_per_hour, timedelta(hours=1)),
+                (current.report_per_client_per_day, timedelta(days=1)),
+            ]
+            if limits.over_limit(writer, client, limits.REPORT, now, windows):
+                busy = True
+            else:
+                busy = False
+                submission = Submission(
+                    email=report.email.data or "",
+                    name=report.name.data or "",
+                    language=report.language.data if report.language.data in LANGUAGES else None,
+                    what_happened=report.what_happened.data or "",
+                    links=parse_links(report.links.data or ""),
+                    at_risk=bool(report.at_risk.data),
+                    attachments=uploads,
+                )
+                # Claimed only when this request makes the ticket: else the runners take
+                # it at once, not after the claim's lease.
+                inbound = store_submission(
+                    writer, submission, current, client, now, claim=processing
+                )
+                limits.count_post(writer, client, limits.REPORT, now)
+                inbound_id = inbound.id
+        if busy:
+            problem = gettext(
+                "This computer has sent several reports in a short time, so we cannot take "
+                "another one now. Please write to us by e-mail at %(address)s, or try again "
+                "later. Your text is still here.",
+                address=help_address(current),
             )
-            inbound = store_submission(writer, submission, current, client, now)
-            limits.count_post(writer, client, limits.REPORT, now)
-            inbound_id = inbound.id
-    if busy:
-        problem = gettext(
-            "This computer has sent several reports in a short time, so we cannot take "
-            "another one now. Please write to us by e-mail at %(address)s, or try again "
-            "later. Your text is still here.",
-            address=help_address(current),
-        )
-        return _page(report, language, problem, bool(files))
-    number, joined = _process(inbound_id)
+            return _page(report, language, problem, bool(files))
+        number, joined = _process(inbound_id) if processing else (None, False)
     session[SENT] = {"number": number, "joined": joined, "language": language}
     return redirect(url_for("report.sent", lang=language), code=303)
 
@@ -294,14 +311,27 @@ def _uploads(report: ReportForm, files: list[FileStorage]) -> list[Upload] | Non
     return uploads
 
 
+@contextmanager
+def _turn_to_process() -> Iterator[bool]:
+    """Whether this request makes the report's ticket itself: it has the parser and no other
+    request of this process is making one (see PROCESSING_TURN). The turn lasts the block."""
+    turn: threading.Lock = current_app.extensions[PROCESSING_TURN]
+    if _parser() is None or not turn.acquire(blocking=False):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        turn.release()
+
+
 def _process(inbound_id: int) -> tuple[str | None, bool]:
-    """Make the ticket now (as mail from the gateway would be). Its number, or None when the
-    runners will (no parser here) or processing failed (the message is kept); and whether
-    abuse controls added the report to an existing ticket: then nobody is answered and the
-    number is not ours to show (a flood's ticket belongs to no one sender)."""
+    """Make the ticket now (as mail from the gateway would be). Its number, or None when
+    processing failed (the message is kept); and whether abuse controls added the report to
+    an existing ticket: then nobody is answered and the number is not ours to show (a
+    flood's ticket belongs to no one sender)."""
     parse = _parser()
-    if parse is None:
-        return None, False
+    assert parse is not None  # _turn_to_process said so
     outcome = process_stored(
         db.database().writes, inbound_id, settings(), parse, attempt_counted=True
     )

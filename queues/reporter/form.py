@@ -211,15 +211,18 @@ def store_submission(
     settings: Settings,
     client: str | None,
     now: datetime | None = None,
+    *,
+    claim: bool = True,
 ) -> InboundMail:
-    """Build and store the message (the caller commits, then processes it: claimed)."""
+    """Build and store the message. `claim`: the caller commits, then processes it itself
+    (the runners leave it alone for the claim's lease); else it is due for the runners."""
     raw = build_message(submission, settings, now)
     return store_inbound(
         session,
         raw,
         source=FORM_SOURCE,
         envelope_to=[form_address(settings)],
-        claim=True,
+        claim=claim,
         client_ip=client,
     )
 

@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.parser import parse_message
+from queues.backlog import claim_inbound
 from queues.models import Attachment, InboundMail, OutboxMessage, Ticket
 from queues.settings import Settings
 from webui import create_app
+from webui.report import PROCESSING_TURN
 
 from .conftest import SECRET, csrf_from
 
@@ -217,6 +219,33 @@ def test_without_the_parser_the_number_comes_by_mail(
     with factory() as session:
         inbound = session.scalars(select(InboundMail)).one()
         assert (inbound.source, inbound.state.value) == ("form", "new")  # kept for the runners
+    with factory.begin() as session:  # and due for them at once, not after a claim's lease
+        assert claim_inbound(session) == [inbound.id]
+
+
+def test_while_another_request_makes_its_ticket_the_runners_make_this_one(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """One request of a process at a time makes its report's ticket (a flood's posts would
+    otherwise hold the web server's threads waiting for the database's write lock); a
+    report sent meanwhile is stored for the runners, and the next one is processed again."""
+    app = report_app(factory, report_settings(tmp_path))
+    client = app.test_client()
+    with app.extensions[PROCESSING_TURN]:  # another request's turn
+        sent = client.post("/report/?lang=en", data=fields(client, language="en"))
+    assert sent.status_code == 303
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Its number will come to you by e-mail" in page
+    assert ticket_count(factory) == 0
+    with factory.begin() as session:
+        stored = session.scalars(select(InboundMail)).one()
+        assert (stored.state.value, stored.attempts) == ("new", 0)
+        assert claim_inbound(session) == [stored.id]  # the runners take it at once
+    later = client.post(
+        "/report/?lang=en", data=fields(client, language="en", what_happened="Another one.")
+    )
+    assert "Your report is ticket" in client.get(later.headers["Location"]).get_data(as_text=True)
+    assert ticket_count(factory) == 1
 
 
 def test_a_report_collapsed_into_a_flood_shows_no_ticket_number(
