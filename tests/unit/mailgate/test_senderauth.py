@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import mailgate.senderauth.check as check_module
 from mailgate.senderauth import check_message
-from mailgate.senderauth.check import from_header_domain
+from mailgate.senderauth.check import from_header_domain, header_block
 from queues.settings import Settings
 from queues.trust.verdict import FAIL, NONE, PASS, AuthVerdict
 from tests.dnsstub import DkimKey, DnsStub, dns_stub, new_dkim_key
@@ -151,3 +157,34 @@ def test_from_header_domain_needs_exactly_one_address() -> None:
     assert from_header_domain(b"From: a@x.example, b@y.example\r\n\r\n") == ""
     assert from_header_domain(b"From: a@x.example\r\nFrom: b@y.example\r\n\r\n") == ""
     assert from_header_domain(b"Subject: none\r\n\r\n") == ""
+
+
+def test_the_from_check_parses_the_header_block_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+
+    class Spy(BytesHeaderParser):
+        def parsebytes(self, text: bytes | bytearray, headersonly: bool = True) -> Message:
+            parsed.append(bytes(text))
+            return super().parsebytes(text, headersonly)
+
+    monkeypatch.setattr(check_module, "BytesHeaderParser", Spy)
+    head = message().partition(b"\r\n\r\n")[0]
+    body = b"From: someone.else@evil.test\r\n" + b"A line of a big attachment.\r\n" * 40_000
+    assert from_header_domain(head + b"\r\n\r\n" + body) == "example.net"
+    assert parsed == [head + b"\r\n\r\n"]
+
+
+# Pieces of header blocks with every kind of line end (CR LF, LF, CR alone, and what
+# str.splitlines also splits at), folds, From lines in and after the header, no header.
+_PIECES = [b"From: a@x.example", b"From: b@y.example", b"Subject: s", b"From a@x.example",
+           b" folded", b"\t<c@z.example>", b"body", b"no colon", b":", b"\r\n", b"\n", b"\r",
+           b"\x0c", b"\x1c"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_the_header_block_parses_as_the_whole_message_does(pieces: list[bytes]) -> None:
+    raw = b"".join(pieces)
+    assert raw.startswith(header_block(raw))
+    whole = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    block = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+    assert block.items() == whole.items()
