@@ -12,9 +12,19 @@ var dir; PostgreSQL too with --backends) and measure
    - VmHWM (the kernel's peak resident set size of this process), read before and after;
      measured first, on a fresh gateway, so that the peak is the gateway's own;
    - tracemalloc's peak of Python allocations (all threads) during the second receive.
+3. with --sender-checks on|both, the cost of the gateway's sender checks (DKIM, SPF, DMARC:
+   mailgate.senderauth): every sender domain of the mail mix (bench/mailmix.py) publishes an
+   SPF record that passes 127.0.0.1, a DKIM key and a DMARC record (p=reject) on a local DNS
+   server (tests/dnsstub.py, in a process of its own, as a resolver on the same host would
+   be), every message is DKIM-signed by its From domain and sent with that address as the
+   envelope sender; "both" runs checks off and on alternately (--repeat times) on the same
+   signed bytes and prints the cost in percent. Each run starts with a cold DNS cache (a
+   fresh DNS server, so a resolver of its own); the verdicts stored are counted.
 
     .venv/bin/python bench/smtp.py [--messages N] [--size BYTES] [--clients 1,4,16]
                                    [--backends sqlite[,postgresql]] [--big-mb 25]
+                                   [--sender-checks off|on|both] [--repeat R]
+                                   [--mail synthetic|mix] [--unique-domains]
 
 The clients share the interpreter (and its GIL) with the gateway, so the figures are a
 lower bound for a gateway with the machine to itself.
@@ -23,10 +33,12 @@ lower bound for a gateway with the machine to itself.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import smtplib
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,10 +46,14 @@ import threading
 import time
 import tracemalloc
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import compat32
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
@@ -51,9 +67,34 @@ from queues.models import InboundMail
 from queues.seed import seed_queues
 from queues.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import mailmix  # bench/ is not a package: this file runs as a script, next to mailmix.py
+
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MB = 1024 * 1024
 TO = "help@bench.test"
+SELECTOR = "bench"
+SPF_RECORD = "v=spf1 ip4:127.0.0.1 -all"  # the clients connect from 127.0.0.1: SPF passes
+DMARC_RECORD = "v=DMARC1; p=reject"
+
+# The DNS server of the sender checks, in its own process (a resolver on the same host, not
+# a thread sharing the gateway's GIL): tests/dnsstub.py answering the records in the JSON
+# file argv[1]; prints its address, serves until stdin closes, then prints how many queries
+# it answered.
+DNS_SERVER = r"""
+import json, sys
+from tests.dnsstub import DnsStub
+stub = DnsStub()
+with open(sys.argv[1]) as records:
+    for name, rdtype, value in json.load(records):
+        stub.add(name, rdtype, value)
+stub.start()
+print(stub.address, flush=True)
+sys.stdin.read()
+print(len(stub.queries), flush=True)
+stub.stop()
+"""
 
 # The client of the memory step, in its own process: builds a message of about N MB (a
 # base64 attachment, as big mail is) and sends it; prints the reply code.
@@ -73,12 +114,20 @@ print(len(raw))
 """
 
 
-def make_message(n: int, size: int) -> bytes:
+@dataclass(frozen=True)
+class Mail:
+    """One message to send: its envelope sender and bytes."""
+
+    mail_from: str
+    raw: bytes
+
+
+def make_message(n: int, size: int, domain: str = "example.net") -> bytes:
     msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = f"Requester {n} <r{n}@example.net>"
+    msg["From"] = f"Requester {n} <r{n}@{domain}>"
     msg["To"] = TO
     msg["Subject"] = f"bench message {n}"
-    msg["Message-ID"] = f"<bench-{n}-{uuid.uuid4().hex[:8]}@example.net>"
+    msg["Message-ID"] = f"<bench-{n}-{uuid.uuid4().hex[:8]}@{domain}>"
     line = "Someone keeps sending me messages and I do not know what to do next.\n"
     msg.set_content(line * max(1, (size - 300) // len(line)))
     return msg.as_bytes()
@@ -115,9 +164,86 @@ def _migrate(url: str) -> None:
     engine.dispose()
 
 
+def synthetic_mail(count: int, size: int, unique_domains: bool) -> list[Mail]:
+    """`count` messages of about `size` bytes, From (and envelope sender) r<n>@ one of the
+    mix's sender domains in turn, or with --unique-domains a subdomain of its own each."""
+    mails = []
+    for n in range(count):
+        domain = mailmix.DOMAINS[n % len(mailmix.DOMAINS)]
+        if unique_domains:
+            domain = f"s{n}.{domain}"
+        mails.append(Mail(f"r{n}@{domain}", make_message(n, size, domain)))
+    return mails
+
+
+def mix_mail(count: int, seed: int) -> list[Mail]:
+    """The first `count` messages of the mail mix (bench/mailmix.py), each sent with its
+    From address as the envelope sender."""
+    from mailgate.addresses import parse_address_list
+
+    mails = []
+    with tempfile.TemporaryDirectory(prefix="sb-bench-smtp-mix-") as tmp:
+        mailmix.generate(Path(tmp), count, seed)
+        for path in sorted(Path(tmp).glob("*.eml")):
+            raw = path.read_bytes()
+            head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+            found = parse_address_list(str(head.get("From", "")))
+            mails.append(Mail(found[0].email if len(found) == 1 else "", raw))
+    return mails
+
+
+def sign(mails: list[Mail]) -> tuple[list[Mail], list[tuple[str, str, str]]]:
+    """Each message DKIM-signed by its From domain (one test key for all), and the DNS
+    records that make DKIM, SPF and DMARC pass for every such domain."""
+    from mailgate.senderauth.check import from_header_domain
+    from tests.dnsstub import new_dkim_key
+
+    key = new_dkim_key()
+    signed, domains = [], set()
+    for mail in mails:
+        domain = from_header_domain(mail.raw)
+        if domain:
+            domains.add(domain)
+            mail = Mail(mail.mail_from, key.sign(mail.raw, domain, SELECTOR))
+        signed.append(mail)
+    records = []
+    for domain in sorted(domains):
+        records += [
+            (domain, "TXT", SPF_RECORD),
+            (f"{SELECTOR}._domainkey.{domain}", "TXT", key.record),
+            (f"_dmarc.{domain}", "TXT", DMARC_RECORD),
+        ]
+    return signed, records
+
+
 @contextmanager
-def gateway(url: str) -> Iterator[int]:
-    """The gateway on a free port, limits out of the way; yields the port."""
+def dns_server(records: list[tuple[str, str, str]]) -> Iterator[tuple[str, list[int]]]:
+    """A fresh DNS server process answering `records`; yields its address and a list that
+    holds the number of queries it answered once it stopped."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(records, file)
+        file.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DNS_SERVER, file.name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        queries: list[int] = []
+        try:
+            yield address, queries
+        finally:
+            proc.stdin.close()
+            answered = proc.stdout.readline().strip()
+            proc.wait(timeout=10)
+            if answered.isdigit():
+                queries.append(int(answered))
+
+
+@contextmanager
+def gateway(url: str, dns: str | None = None) -> Iterator[int]:
+    """The gateway on a free port, limits out of the way; yields the port. Sender checks
+    run against the DNS server at `dns`; None: they are off."""
     settings = Settings(
         database_url=url,
         var_dir=Path(tempfile.gettempdir()),  # unused: the gateway writes only the database
@@ -126,6 +252,9 @@ def gateway(url: str) -> Iterator[int]:
         gateway_port=0,
         gateway_max_connections_per_client=1000,
         gateway_max_messages_per_minute_per_client=10**9,
+        # Production defaults otherwise (dns_timeout_seconds, sender_check_seconds).
+        sender_checks=dns is not None,
+        dns_servers=(dns,) if dns is not None else (),
     )
     engine = make_engine(url)
     controller = make_controller(make_sessionmaker(engine), settings, port=_free_port())
@@ -153,7 +282,20 @@ def stored_count(url: str) -> int:
     return count
 
 
-def throughput(url: str, messages: list[bytes], clients: int) -> tuple[float, int]:
+def verdicts(url: str) -> Counter[str]:
+    """How many stored messages got each sender verdict ("-": none recorded)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        found = Counter(
+            str((auth or {}).get("verdict", "-")) for auth in conn.scalars(select(InboundMail.auth))
+        )
+    engine.dispose()
+    return found
+
+
+def throughput(
+    url: str, messages: list[Mail], clients: int, dns: str | None = None
+) -> tuple[float, int]:
     """Seconds from the first connect to the last 250, and the number of failures."""
     shares = [messages[i::clients] for i in range(clients)]
     failures = [0]
@@ -161,12 +303,12 @@ def throughput(url: str, messages: list[bytes], clients: int) -> tuple[float, in
     start_line = threading.Barrier(clients + 1)
     last_250 = [0.0]
 
-    def client(port: int, share: list[bytes]) -> None:
+    def client(port: int, share: list[Mail]) -> None:
         start_line.wait()
         with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
-            for raw in share:
+            for mail in share:
                 try:
-                    smtp.sendmail("r@example.net", [TO], raw)
+                    smtp.sendmail(mail.mail_from, [TO], mail.raw)
                 except smtplib.SMTPException:
                     with lock:
                         failures[0] += 1
@@ -175,7 +317,7 @@ def throughput(url: str, messages: list[bytes], clients: int) -> tuple[float, in
                 with lock:
                     last_250[0] = max(last_250[0], now)
 
-    with gateway(url) as port:
+    with gateway(url, dns) as port:
         threads = [threading.Thread(target=client, args=(port, s)) for s in shares]
         for thread in threads:
             thread.start()
@@ -255,30 +397,100 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
     )
-    parser.add_argument("--big-mb", type=float, default=25.0, help="big message MB (default 25)")
+    parser.add_argument(
+        "--big-mb", type=float, default=25.0, help="big message MB (default 25; 0: no memory step)"
+    )
+    parser.add_argument(
+        "--sender-checks",
+        choices=("off", "on", "both"),
+        default="off",
+        help="DKIM/SPF/DMARC at the gateway against a local DNS server; both: off and on "
+        "alternately, with the cost in percent (default off)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per concurrency level and mode (default 1)"
+    )
+    parser.add_argument(
+        "--mail",
+        choices=("synthetic", "mix"),
+        default="synthetic",
+        help="synthetic messages of --size bytes, or the mail mix of bench/mailmix.py",
+    )
+    parser.add_argument("--seed", type=int, default=2026, help="the mix's seed (default 2026)")
+    parser.add_argument(
+        "--unique-domains",
+        action="store_true",
+        help="synthetic mail only: each sender a domain of its own (no DNS answer cached)",
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.sender_checks]
+    if args.unique_domains and args.mail != "synthetic":
+        parser.error("--unique-domains needs --mail synthetic")
 
     print("Switchboard SMTP gateway benchmark")
     print(f"  {machine()}")
-    messages = [make_message(n, args.size) for n in range(args.messages)]
-    average = sum(map(len, messages)) / len(messages)
-    for backend in backends:
-        print(f"\n{backend}: peak memory while receiving one {args.big_mb:.0f} MB message")
-        with fresh_database(backend, args.pg_admin_url) as url:
-            memory(url, args.big_mb)
+    if args.mail == "mix":
+        messages = mix_mail(args.messages, args.seed)
+        what = f"messages of the mail mix (seed {args.seed})"
+    else:
+        messages = synthetic_mail(args.messages, args.size, args.unique_domains)
+        what = "synthetic messages"
+    records: list[tuple[str, str, str]] = []
+    if any(modes):
+        started = time.perf_counter()
+        messages, records = sign(messages)
         print(
-            f"\n{backend}: {args.messages} messages of {average / 1024:.1f} KB, one "
-            "connection per client"
+            f"  signed {len(messages)} messages with DKIM in "
+            f"{time.perf_counter() - started:.1f} s (not timed below); "
+            f"{len(records) // 3} sender domains with SPF, DKIM and DMARC records"
         )
-        print(f"  {'clients':>7} {'seconds':>8} {'msg/s':>7} {'failures':>8} {'stored':>7}")
-        for clients in levels:
+    average = sum(len(m.raw) for m in messages) / len(messages)
+    for backend in backends:
+        if args.big_mb > 0:
+            print(
+                f"\n{backend}: peak memory while receiving one {args.big_mb:.0f} MB message "
+                "(sender checks off)"
+            )
             with fresh_database(backend, args.pg_admin_url) as url:
-                seconds, failures = throughput(url, messages, clients)
-                stored = stored_count(url)
-            rate = (args.messages - failures) / seconds if seconds > 0 else 0.0
-            print(f"  {clients:>7} {seconds:>8.2f} {rate:>7.0f} {failures:>8} {stored:>7}")
+                memory(url, args.big_mb)
+        print(
+            f"\n{backend}: {args.messages} {what}, {average / 1024:.1f} KB on average, "
+            "one connection per client"
+        )
+        print(
+            f"  {'clients':>7} {'checks':>6} {'seconds':>8} {'msg/s':>7} {'failures':>8} "
+            f"{'stored':>7}  verdicts (DNS queries answered)"
+        )
+        for clients in levels:
+            rates: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(args.repeat):
+                for checks in modes:
+                    queries: list[int] = []
+                    with fresh_database(backend, args.pg_admin_url) as url:
+                        if checks:
+                            with dns_server(records) as (address, queries):
+                                seconds, failures = throughput(url, messages, clients, address)
+                        else:
+                            seconds, failures = throughput(url, messages, clients)
+                        stored = stored_count(url)
+                        found = verdicts(url)
+                    rate = (args.messages - failures) / seconds if seconds > 0 else 0.0
+                    rates[checks].append(rate)
+                    seen = ", ".join(f"{v} {n}" for v, n in sorted(found.items()))
+                    if checks:
+                        seen += f" ({queries[0] if queries else '?'})"
+                    print(
+                        f"  {clients:>7} {'on' if checks else 'off':>6} {seconds:>8.2f} "
+                        f"{rate:>7.0f} {failures:>8} {stored:>7}  {seen}"
+                    )
+            if rates[False] and rates[True]:
+                off, on = statistics.median(rates[False]), statistics.median(rates[True])
+                print(
+                    f"  {clients:>7} median of {args.repeat}: off {off:.0f} msg/s, on {on:.0f} "
+                    f"msg/s: sender checks cost {(1 - on / off) * 100:.1f}% of throughput"
+                )
     return 0
 
 
