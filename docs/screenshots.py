@@ -152,7 +152,8 @@ def walk(page: Page, base: str, out: Path, prefix: str) -> None:
     page.goto(f"{base}/queues/general-help")
     shoot(page, out, f"{prefix}queue")
     page.goto(f"{base}/queues/specialist-safety")
-    page.click("table th.subject a[href^='/tickets/']")
+    # A report that is serious by any reading (the model also flags some that are not).
+    page.click("table th.subject a:has-text('He posted my home address')")
     shoot(page, out, f"{prefix}ticket")
     page.click("a[href$='/reply']")
     shoot(page, out, f"{prefix}reply")

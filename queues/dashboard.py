@@ -63,6 +63,8 @@ class Figure:
     series: dict[str, list[float | None]] = field(default_factory=dict)
     y_title: str = ""
     empty_text: str = "Nothing to show for this period."
+    # What the chart says when there are rows but no value to draw (e.g. nothing answered).
+    nothing_to_draw: str = "Nothing to draw yet: the numbers are in the table."
 
     @property
     def empty(self) -> bool:

@@ -46,6 +46,7 @@ STYLE = Style(
     major_label_font_size=12,
     legend_font_size=13,
     title_font_size=15,
+    no_data_font_size=16,  # pygal's 64 px overflows the chart with a sentence
 )
 ElementTree.register_namespace("", SVG_NS)
 ElementTree.register_namespace("xlink", "http://www.w3.org/1999/xlink")
@@ -68,7 +69,7 @@ def _chart(fig: Figure) -> pygal.Graph:
         min_scale=1,
         include_x_axis=True,
         allow_interruptions=True,
-        no_data_text=fig.empty_text,
+        no_data_text=fig.empty_text if fig.empty else fig.nothing_to_draw,
     )
     chart.title = fig.title
     chart.x_labels = fig.x_labels

@@ -162,3 +162,19 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([1.0, 2.0, 10.0], 50) == 2.0
     assert percentile([1.0, 2.0, 10.0], 90) == 10.0
     assert percentile(list(map(float, range(1, 101))), 90) == 90.0
+
+
+def test_a_chart_with_rows_but_no_values_says_so_in_small_type(
+    auth: Auth, client: FlaskClient, factory: sessionmaker[Session]
+) -> None:
+    """Tickets arrived but none was answered: the table has a row, the chart no value. The
+    chart says so in a sentence that fits (pygal's own 64 px text overflowed it)."""
+    with factory.begin() as s:
+        s.add(Ticket(number="300000900", subject="g", queue=_queue(s, "general-help")))
+    auth.as_role(Role.VOLUNTEER)
+    assert len(_csv(client, "first-response")) == 2
+    svg = client.get("/dashboard/first-response.svg").get_data(as_text=True)
+    assert "Nothing to draw yet: the numbers are in the table." in svg
+    assert "No tickets arrived" not in svg
+    assert "font-size:64" not in svg.replace(" ", "")
+    assert "font-size:16" in svg.replace(" ", "")
