@@ -1,9 +1,10 @@
-"""Benchmark acknowledgement latency of `switchboard serve`: prints figures only (no assertions).
+"""Benchmark acknowledgement latency from SMTP to the relay: prints figures only (no assertions).
 
 Its one job: measure how soon a requester's acknowledgement leaves, end to end. `switchboard
-serve` runs as a subprocess on a fresh installation (SQLite in a fresh var dir; PostgreSQL
-too with --backends), with its relay pointing at an SMTP sink in this process (aiosmtpd)
-that records when each acknowledgement arrives and which message it answers (In-Reply-To).
+serve` (with --shape split: `switchboard gateway` and `switchboard work`) runs as a
+subprocess on a fresh installation (SQLite in a fresh var dir; PostgreSQL too with
+--backends), with its relay pointing at an SMTP sink in this process (aiosmtpd) that
+records when each acknowledgement arrives and which message it answers (In-Reply-To).
 N messages (default 500, each from a sender of its own, so the per-sender cap stays out of
 it) are sent by 1 smtplib client (and 4 with --clients 1,4; one connection each, sending
 their share back to back). Printed, per backend and number of clients:
@@ -16,6 +17,15 @@ their share back to back). Printed, per backend and number of clients:
 
     .venv/bin/python bench/latency.py [--messages N] [--clients 1[,4]] [--size BYTES]
                                       [--backends sqlite[,postgresql]]
+                                      [--sender-checks off|on|both] [--spf pass|neutral]
+                                      [--repeat R] [--shape serve|split]
+
+With --sender-checks on or both, the messages are DKIM-signed and their domain publishes
+SPF, DKIM and DMARC records on a local DNS server (bench/smtp.py's, a process of its own);
+"both" alternates runs with the gateway's checks off and on (--repeat times) and prints
+what they cost the throughput to the last ticket: issue 8's measure, "ingest throughput"
+from SMTP to ticket. Without the option the checks are off (before it, `serve` asked the
+system's resolver).
 
 The clients send as fast as the gateway answers, so the gateway, the ingest runner and the
 outbox runner compete for one interpreter in `serve`: once the gateway accepts faster than
@@ -48,7 +58,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtp import machine  # bench/smtp.py: the same machine line for both reports
+from smtp import SPF_RECORDS, Mail, dns_server, machine, sign  # bench/smtp.py
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -60,6 +70,7 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TO = "help@localhost"  # a default address of a fresh installation
 IN_REPLY_TO = re.compile(rb"^In-Reply-To:\s*<([^>\r\n]+)>", re.IGNORECASE | re.MULTILINE)
 POLL_SECONDS = 0.02
+SENDER = "sender@example.net"  # the envelope sender: aligned with every From
 
 
 class Sink:
@@ -181,7 +192,7 @@ def send_share(
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
         for message_id, raw in share:
             try:
-                client.sendmail("sender@example.net", [TO], raw)
+                client.sendmail(SENDER, [TO], raw)
             except smtplib.SMTPException:
                 with run.lock:
                     run.failures += 1
@@ -191,9 +202,53 @@ def send_share(
                 run.accepted[message_id] = now
 
 
-def one_run(backend: str, admin_url: str, messages: int, clients: int, size: int) -> None:
+# serve: gateway, runners and web UI in one process (one interpreter, one GIL); split:
+# `switchboard gateway` and `switchboard work` as two processes, as production runs them.
+SHAPES = {"serve": ("serve",), "split": ("gateway", "work")}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit status (killed after 60 s)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The gateway's sender checks for a run: off, or on against `dns` (a server address)."""
+
+    dns: str = ""
+
+    def env(self) -> dict[str, str]:
+        if not self.dns:
+            return {"SWITCHBOARD_SENDER_CHECKS": "false"}
+        return {"SWITCHBOARD_SENDER_CHECKS": "true", "SWITCHBOARD_DNS_SERVERS": self.dns}
+
+
+def signed_mail(
+    messages: int, size: int, spf: str
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, str, str]]]:
+    """The run's messages DKIM-signed (not timed), and the DNS records for their domain."""
     tag = uuid.uuid4().hex[:8]
-    mail = [make_message(n, size, tag) for n in range(messages)]
+    plain = [make_message(n, size, tag) for n in range(messages)]
+    signed, records = sign([Mail(SENDER, raw) for _, raw in plain], spf)
+    return [(mid, m.raw) for (mid, _), m in zip(plain, signed, strict=True)], records
+
+
+def one_run(
+    backend: str,
+    admin_url: str,
+    mail: list[tuple[str, bytes]],
+    clients: int,
+    checks: Checks = Checks(),
+    shape: str = "serve",
+) -> float | None:
+    """One run; returns msg/s from the first connect to the last ticket committed."""
+    messages = len(mail)
     average = sum(len(raw) for _, raw in mail) / len(mail)
     sink = Sink()
     relay = Controller(sink, hostname="127.0.0.1", port=free_port())
@@ -209,19 +264,24 @@ def one_run(backend: str, admin_url: str, messages: int, clients: int, size: int
                 "SWITCHBOARD_GATEWAY_MAX_MESSAGES_PER_MINUTE_PER_CLIENT": str(10**9),
                 "SWITCHBOARD_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "1000",
                 "SWITCHBOARD_ACK_GLOBAL_PER_DAY": str(10 * messages),
-            }
+            } | checks.env()
             url = load_settings(environ=env).database_url
             log = Path(env["SWITCHBOARD_VAR_DIR"]) / "serve.log"
-            with open(log, "wb") as out:  # a file: a full pipe would stall `serve`
-                serve = subprocess.Popen(
-                    [sys.executable, "-m", "switchboard", "serve"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=out,
-                )  # fmt: skip
+            with open(log, "wb") as out:  # a file: a full pipe would stall the processes
+                procs = [
+                    subprocess.Popen(
+                        [sys.executable, "-m", "switchboard", command],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=out,
+                    )
+                    for command in SHAPES[shape]
+                ]
             try:
                 deadline = time.monotonic() + 60
-                while not port_open(port) and serve.poll() is None:
+                while not port_open(port) and all(p.poll() is None for p in procs):
                     if time.monotonic() > deadline:
-                        raise SystemExit("serve did not listen within 60 s")
+                        raise SystemExit("the gateway did not listen within 60 s")
                     time.sleep(0.05)
                 run = Run()
                 stop_watch = threading.Event()
@@ -250,28 +310,26 @@ def one_run(backend: str, admin_url: str, messages: int, clients: int, size: int
                 stop_watch.set()
                 watcher.join()
             finally:
-                serve.send_signal(signal.SIGTERM)
-                try:
-                    status = serve.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    serve.kill()
-                    status = serve.wait()
+                statuses = [stop(proc) for proc in procs]
                 errors = log.read_text(errors="replace")
     finally:
         relay.stop()
 
     print(
         f"\n{backend}, {clients} client{'s' if clients > 1 else ''}: {messages} messages of "
-        f"{average / 1024:.1f} KB"
+        f"{average / 1024:.1f} KB; {shape}; sender checks {'on' if checks.dns else 'off'}"
     )
     report(run, sink, messages)
-    print(f"  serve stopped with exit status {status} after SIGTERM")
-    # Its one line at start-up aside, `serve` writes only warnings and errors.
+    print(f"  {' and '.join(SHAPES[shape])} stopped with exit status {statuses} after SIGTERM")
+    # Its one line at start-up aside, each process writes only warnings and errors.
     lines = [line for line in errors.splitlines() if "Switchboard is running" not in line]
     if lines:
-        print(f"  serve wrote {len(lines)} lines of warnings or errors; the last ones:")
+        print(f"  {shape} wrote {len(lines)} lines of warnings or errors; the last ones:")
         for line in lines[-5:]:
             print(f"    {line}")
+    if run.last_ticket is None:
+        return None
+    return messages / (run.last_ticket - run.first_connect)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -332,14 +390,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", PG_ADMIN_URL)
     )
+    parser.add_argument(
+        "--sender-checks",
+        choices=("off", "on", "both"),
+        default="off",
+        help="the gateway's DKIM/SPF/DMARC against a local DNS server; both: off and on "
+        "alternately, with the cost in percent of msg/s to the last ticket (default off)",
+    )
+    parser.add_argument(
+        "--spf",
+        choices=tuple(SPF_RECORDS),
+        default="pass",
+        help="with sender checks: SPF passes (DKIM then not needed) or is neutral (DKIM "
+        "carries DMARC); default pass",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per level and mode")
+    parser.add_argument(
+        "--shape",
+        choices=tuple(SHAPES),
+        default="serve",
+        help="serve (one process) or split (switchboard gateway and work); default serve",
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    print("Switchboard acknowledgement latency benchmark (`switchboard serve`, relay: a sink)")
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.sender_checks]
+    print(f"Switchboard acknowledgement latency benchmark ({args.shape}, relay: a sink)")
     print(f"  {machine()}")
+    mail, records = signed_mail(args.messages, args.size, args.spf)
+    if any(modes):
+        print(f"  SPF record of the senders' domain: {SPF_RECORDS[args.spf]}")
     for backend in backends:
         for clients in levels:
-            one_run(backend, args.pg_admin_url, args.messages, clients, args.size)
+            rates: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(args.repeat):
+                for on in modes:
+                    with dns_server(records) as (address, _queries):
+                        checks = Checks(address if on else "")
+                        rate = one_run(
+                            backend, args.pg_admin_url, mail, clients, checks, args.shape
+                        )
+                    if rate is not None:
+                        rates[on].append(rate)
+            if rates[False] and rates[True]:
+                off, on_rate = statistics.median(rates[False]), statistics.median(rates[True])
+                print(
+                    f"\n{backend}, {args.shape}, {clients} client(s), median of {args.repeat}: "
+                    f"to the last ticket off {off:.1f} msg/s, on {on_rate:.1f} msg/s: "
+                    f"sender checks cost {(1 - on_rate / off) * 100:.1f}% of ingest throughput"
+                )
     return 0
 
 

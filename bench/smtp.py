@@ -14,7 +14,8 @@ var dir; PostgreSQL too with --backends) and measure
    - tracemalloc's peak of Python allocations (all threads) during the second receive.
 3. with --sender-checks on|both, the cost of the gateway's sender checks (DKIM, SPF, DMARC:
    mailgate.senderauth): every sender domain of the mail mix (bench/mailmix.py) publishes an
-   SPF record that passes 127.0.0.1, a DKIM key and a DMARC record (p=reject) on a local DNS
+   SPF record that passes 127.0.0.1 (--spf neutral: one that says nothing, so that DKIM
+   must be verified), a DKIM key and a DMARC record (p=reject) on a local DNS
    server (tests/dnsstub.py, in a process of its own, as a resolver on the same host would
    be), every message is DKIM-signed by its From domain and sent with that address as the
    envelope sender; "both" runs checks off and on alternately (--repeat times) on the same
@@ -25,6 +26,7 @@ var dir; PostgreSQL too with --backends) and measure
                                    [--backends sqlite[,postgresql]] [--big-mb 25]
                                    [--sender-checks off|on|both] [--repeat R]
                                    [--mail synthetic|mix] [--unique-domains]
+                                   [--spf pass|neutral]
 
 The clients share the interpreter (and its GIL) with the gateway, so the figures are a
 lower bound for a gateway with the machine to itself.
@@ -75,7 +77,10 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MB = 1024 * 1024
 TO = "help@bench.test"
 SELECTOR = "bench"
-SPF_RECORD = "v=spf1 ip4:127.0.0.1 -all"  # the clients connect from 127.0.0.1: SPF passes
+# --spf pass: the clients connect from 127.0.0.1, which SPF authorises (mail straight from
+# its sender's servers); --spf neutral: SPF says nothing (as for a forwarded message), so
+# DKIM has to carry DMARC.
+SPF_RECORDS = {"pass": "v=spf1 ip4:127.0.0.1 -all", "neutral": "v=spf1 ?all"}
 DMARC_RECORD = "v=DMARC1; p=reject"
 
 # The DNS server of the sender checks, in its own process (a resolver on the same host, not
@@ -192,9 +197,9 @@ def mix_mail(count: int, seed: int) -> list[Mail]:
     return mails
 
 
-def sign(mails: list[Mail]) -> tuple[list[Mail], list[tuple[str, str, str]]]:
+def sign(mails: list[Mail], spf: str = "pass") -> tuple[list[Mail], list[tuple[str, str, str]]]:
     """Each message DKIM-signed by its From domain (one test key for all), and the DNS
-    records that make DKIM, SPF and DMARC pass for every such domain."""
+    records that make DKIM and DMARC pass for every such domain, SPF as `spf` says."""
     from mailgate.senderauth.check import from_header_domain
     from tests.dnsstub import new_dkim_key
 
@@ -209,7 +214,7 @@ def sign(mails: list[Mail]) -> tuple[list[Mail], list[tuple[str, str, str]]]:
     records = []
     for domain in sorted(domains):
         records += [
-            (domain, "TXT", SPF_RECORD),
+            (domain, "TXT", SPF_RECORDS[spf]),
             (f"{SELECTOR}._domainkey.{domain}", "TXT", key.record),
             (f"_dmarc.{domain}", "TXT", DMARC_RECORD),
         ]
@@ -416,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
         default="synthetic",
         help="synthetic messages of --size bytes, or the mail mix of bench/mailmix.py",
     )
+    parser.add_argument(
+        "--spf",
+        choices=tuple(SPF_RECORDS),
+        default="pass",
+        help="the senders' SPF: pass (authorises the clients: DKIM is then not needed) or "
+        "neutral (DKIM carries DMARC, as for forwarded mail); default pass",
+    )
     parser.add_argument("--seed", type=int, default=2026, help="the mix's seed (default 2026)")
     parser.add_argument(
         "--unique-domains",
@@ -440,11 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     records: list[tuple[str, str, str]] = []
     if any(modes):
         started = time.perf_counter()
-        messages, records = sign(messages)
+        messages, records = sign(messages, args.spf)
         print(
             f"  signed {len(messages)} messages with DKIM in "
             f"{time.perf_counter() - started:.1f} s (not timed below); "
-            f"{len(records) // 3} sender domains with SPF, DKIM and DMARC records"
+            f"{len(records) // 3} sender domains with SPF ({SPF_RECORDS[args.spf]}), DKIM "
+            "and DMARC records"
         )
     average = sum(len(m.raw) for m in messages) / len(messages)
     for backend in backends:

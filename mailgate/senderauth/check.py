@@ -6,6 +6,10 @@
 3. DKIM (RFC 6376, dkimpy) for the signatures whose d= aligns with the From domain, at
    most `MAX_SIGNATURES`: a signature of any other domain cannot change the verdict, and
    verifying it would let a sender spend our time budget on a slow DNS of their own.
+   Not at all when SPF already passed for an envelope domain aligned with From's: DMARC
+   then passes (RFC 7489 4.2: one aligned pass is enough), no DKIM result can change the
+   verdict or the sender's standing, and DKIM is most of the checks' cost (bench/README.md,
+   "Sender checks at the gateway"). The verdict's notes say it was skipped.
 
 The result is `queues.trust.verdict.decide`'s verdict. Nothing here raises: an unexpected
 error is a "none" verdict with the error in its notes.
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "smtp"
 MAX_SIGNATURES = 5
+DKIM_SKIPPED = "dkim not checked: SPF passed for an aligned domain"
 _SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
 # Two line ends in a row, CR LF counted as one: a blank line to the email package (which
 # splits lines at CR LF, CR and LF alike), so its header block ends there at the latest.
@@ -71,7 +76,11 @@ def _check(
     policy, policy_domain, dmarc_error = _dmarc_policy(lookups, from_domain)
     spf_domain = domain_of(mail_from) or normalize(helo or "")
     spf_result = _spf(lookups, client_ip, mail_from, helo)
-    signatures = _dkim(raw, lookups, from_domain)
+    if _spf_decides(from_domain, policy, spf_result, spf_domain, dmarc_error):
+        signatures: list[tuple[str, str]] = []
+        notes.append(DKIM_SKIPPED)
+    else:
+        signatures = _dkim(raw, lookups, from_domain)
     if dmarc_error:
         dmarc_result = ("temperror", "")
     elif from_domain:
@@ -96,6 +105,23 @@ def _check(
         source=SOURCE,
         notes=notes,
     )
+
+
+def _spf_decides(
+    from_domain: str,
+    policy: dmarc.DmarcPolicy | None,
+    spf_result: str,
+    spf_domain: str,
+    dmarc_error: bool,
+) -> bool:
+    """Whether SPF alone makes the verdict "pass", so that no DKIM result could change it.
+
+    With a DMARC record, SPF must align as the record asks (aspf=s: the same domain); a
+    DNS failure at the record keeps DKIM in play (the verdict is then not DMARC's)."""
+    if not from_domain or dmarc_error or spf_result != "pass":
+        return False
+    strict = policy is not None and policy.aspf == "s"
+    return aligned(spf_domain, from_domain, strict=strict)
 
 
 def from_header_domain(raw: bytes) -> str:

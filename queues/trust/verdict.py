@@ -61,10 +61,14 @@ class AuthVerdict:
         if result:
             parts.append(f"spf={result} smtp.mailfrom={domain or '?'}")
         parts += [f"dkim={r} header.d={d or '?'}" for r, d in self.dkim]
-        if not self.dkim and (self.spf[0] or self.dmarc[0]):
+        if not self.dkim and (self.spf[0] or self.dmarc[0]) and not self._dkim_skipped():
             parts.append("dkim=none")
         parts += list(self.notes)
         return "; ".join(parts)[:_SUMMARY_LIMIT]
+
+    def _dkim_skipped(self) -> bool:
+        # mailgate.senderauth skips DKIM when an aligned SPF pass decides; its note says so.
+        return any(note.startswith("dkim not checked") for note in self.notes)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -188,3 +188,59 @@ def test_the_header_block_parses_as_the_whole_message_does(pieces: list[bytes]) 
     whole = BytesHeaderParser(policy=compat32).parsebytes(raw)
     block = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     assert block.items() == whole.items()
+
+
+def _count_dkim_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    runs: list[int] = []
+    real = check_module._dkim
+
+    def counting(*args: object, **kwargs: object) -> list[tuple[str, str]]:
+        runs.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check_module, "_dkim", counting)
+    return runs
+
+
+def test_an_aligned_spf_pass_decides_without_dkim(
+    stub: DnsStub, key: DkimKey, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DMARC needs one aligned pass (RFC 7489 4.2): with SPF's, DKIM (most of the checks'
+    cost) cannot change the verdict and is not run; the article says so."""
+    stub.records[("example.net", "TXT")] = ["v=spf1 ip4:127.0.0.1 -all"]
+    runs = _count_dkim_runs(monkeypatch)
+    # Even a signature that would fail: the envelope domain proved the sender already.
+    raw = key.sign(message(), "example.net").replace(b"Please help me.", b"Close my case.")
+    verdict = check(raw, "victim@example.net", settings_for(stub, settings))
+    assert runs == []
+    assert verdict.verdict == PASS and verdict.dmarc == ("pass", "reject")
+    assert verdict.dkim == () and verdict.spf == ("pass", "example.net")
+    assert "dkim not checked: SPF passed for an aligned domain" in verdict.summary()
+    assert "dkim=none" not in verdict.summary()
+
+
+def test_strict_spf_alignment_keeps_dkim_in_play(
+    stub: DnsStub, key: DkimKey, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aspf=s: an envelope at a subdomain passes SPF but does not align, so DKIM decides."""
+    stub.records[("_dmarc.example.net", "TXT")] = ["v=DMARC1; p=reject; aspf=s"]
+    stub.add("bounces.example.net", "TXT", "v=spf1 ip4:127.0.0.1 -all")
+    runs = _count_dkim_runs(monkeypatch)
+    raw = key.sign(message(), "example.net")
+    verdict = check(raw, "b-123@bounces.example.net", settings_for(stub, settings))
+    assert runs == [1]
+    assert verdict.dkim == (("pass", "example.net"),) and verdict.verdict == PASS
+    tampered = raw.replace(b"Please help me.", b"Close my case.")
+    verdict = check(tampered, "b-123@bounces.example.net", settings_for(stub, settings))
+    assert verdict.dmarc == ("fail", "reject") and verdict.verdict == FAIL
+
+
+def test_an_spf_pass_for_another_domain_keeps_dkim_in_play(
+    stub: DnsStub, key: DkimKey, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _count_dkim_runs(monkeypatch)
+    raw = key.sign(message(), "example.net")
+    verdict = check(raw, "list-bounces@evil.test", settings_for(stub, settings))
+    assert runs == [1]
+    assert verdict.spf == ("pass", "evil.test") and verdict.dkim == (("pass", "example.net"),)
+    assert verdict.verdict == PASS
