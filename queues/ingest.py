@@ -87,8 +87,8 @@ from queues.rows import (
 )
 from queues.settings import Settings
 from queues.targets import tracking as target_clock
+from queues.triage import TriageHit, signal_reason, triage
 from queues.triage import reasons as triage_reasons
-from queues.triage import signal_reason, triage
 from queues.triage.staff import current_lexicon
 from queues.trust.replytokens import base_address
 from queues.trust.verdict import AuthVerdict
@@ -420,19 +420,24 @@ def _apply_triage(
     queues: dict[str, QueueRef],
     settings: Settings,
     report: bool = True,
-) -> bool:
-    """Serious reports go to specialist-safety at high priority; never out of a restricted
-    queue. Returns whether anything changed. The wording model (settings.triage_model)
-    judges reports by people: not follow-ups (`report=False`), nor bounces, auto-replies
-    or list and bulk mail. It learnt from first messages of reports, and takes most other
-    mail for serious (two thirds of the real-world corpus in tests/data/corpus); the
-    lexicon reads everything."""
+) -> tuple[list[TriageHit], bool]:
+    """Triage `mail` and place the ticket by its hits (`_place_by_triage`); returns the
+    hits (so that a report added to another ticket is not triaged twice) and whether the
+    placement changed. The wording model
+    (settings.triage_model) judges reports by people: not follow-ups (`report=False`), nor
+    bounces, auto-replies or list and bulk mail. It learnt from first messages of reports,
+    and takes most other mail for serious (two thirds of the real-world corpus in
+    tests/data/corpus); the lexicon reads everything."""
     lexicon = current_lexicon(session)  # staff changes too
     machine = mail.is_bounce or mail.is_auto_submitted or mail.is_list_or_bulk
     model = settings.triage_model and report and not machine
     hits = triage(mail.subject, mail.body_text, lexicon, model=model)
-    if not hits:
-        return False
+    return hits, _place_by_triage(place, hits, queues)
+
+
+def _place_by_triage(place: Placement, hits: list[TriageHit], queues: dict[str, QueueRef]) -> bool:
+    """Serious reports go to specialist-safety at high priority; never out of a restricted
+    queue. Returns whether anything changed."""
     new_reasons = [r for r in triage_reasons(hits) if r not in place.reasons]
     if not new_reasons:
         return False
@@ -521,7 +526,7 @@ def _create_ticket(
     if quoted is not None:
         _place_with_quoted(place, quoted, queues)
     _apply_at_risk(place, inbound, mail, queues)
-    _apply_triage(session, place, mail, queues, settings)
+    hits, _changed = _apply_triage(session, place, mail, queues, settings)
     language = reporter_language(inbound.source, mail)
     now = utcnow()
     key = _similarity_key(mail, settings, standing, quoted)
@@ -529,7 +534,9 @@ def _create_ticket(
     if not standing.is_allowed:
         host, what = _abuse_host(conn, inbound.id, requester, sender, key, place, settings, now)
     if host is not None:
-        return _add_to_host(session, inbound, mail, host, what, sender, key, settings, dedupe_key)
+        return _add_to_host(
+            session, inbound, mail, host, what, sender, key, settings, dedupe_key, hits
+        )
     number = allocate_number(session)
     ticket_id: int = conn.execute(
         INSERT_TICKET,
@@ -769,7 +776,7 @@ def _append_followup(
     elif ticket.state == TicketState.PENDING:
         changes["state"] = TicketState.OPEN
         place.events.append(("state", "pending -> open (follow-up)"))
-    if _apply_triage(session, place, mail, queues, settings, report=False):
+    if _apply_triage(session, place, mail, queues, settings, report=False)[1]:
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,
@@ -873,8 +880,10 @@ def _add_to_host(
     key: int | None,
     settings: Settings,
     dedupe_key: str,
+    hits: list[TriageHit],
 ) -> Outcome:
-    """Add a capped or collapsed report to `host_id` as a follow-up would be, and record it.
+    """Add a capped or collapsed report to `host_id` as a follow-up would be, and record it;
+    `hits` are the report's triage hits, found when its own ticket was planned.
 
     Past the cap the sender's ticket reopens as for any follow-up; a flood's ticket only
     counts one more report (its state stays what staff made it). Nobody is answered.
@@ -906,7 +915,7 @@ def _add_to_host(
             gate.note_fingerprint(conn, host_id, sender.email, key, now)
         detail = f"a near-identical report from another sender collapsed here ({reports} reports)"
     place.events.insert(0, (what, detail))
-    if _apply_triage(session, place, mail, queues, settings):
+    if _place_by_triage(place, hits, queues):
         changes |= {
             "triage_reasons": place.reasons,
             "priority": place.priority,

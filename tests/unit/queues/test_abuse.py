@@ -37,6 +37,7 @@ from queues.models import (
     InboundMail,
     InboundState,
     OutboxMessage,
+    Priority,
     Role,
     Ticket,
     TicketState,
@@ -252,6 +253,36 @@ def test_the_cap_allows_exactly_its_tickets_and_adds_the_rest(
             )
         )
     assert len(_tickets_of(factory, "desk@partner.example")) == 5
+
+
+def test_a_capped_report_is_triaged_once_and_still_raises_its_host(
+    factory: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hits found when the report's own ticket was planned are the ones applied to the
+    ticket it is added to (triage ran twice before: a third of ingest's triage time)."""
+    import queues.ingest
+
+    calls: list[str] = []
+    real = queues.ingest.triage
+
+    def counting(subject: str, body: str, *args: object, **kwargs: object) -> object:
+        calls.append(subject)
+        return real(subject, body, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queues.ingest, "triage", counting)
+    fake = _gate(factory, replace(settings, triage_model=False))
+    sender = ("C", "chatty@example.net")
+    serious = "He posted my home address and said he will come to my house {}."
+    for i in range(3):  # serious too: a serious report is never added to a wider queue
+        fake.send(make_mail(subject=f"report {i}", body=serious.format(i), sender=sender))
+    calls.clear()
+    outcome = fake.send(make_mail(subject="report 3", body=serious.format(3), sender=sender))
+    assert outcome.kind == "followup"
+    assert calls == ["report 3"]
+    host = _tickets_of(factory, "chatty@example.net")[-1]
+    assert host.number == outcome.ticket_number
+    assert host.triage_reasons and host.priority >= Priority.HIGH
+    assert _count(factory, AbuseAction, AbuseAction.kind == CAPPED) == 1
 
 
 def test_the_cap_counts_a_day_on_a_controlled_clock(
