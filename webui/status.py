@@ -157,6 +157,7 @@ def _add_message(found: statuslink.StatusView, text: str) -> bool:
     current = settings()
     now = utcnow()
     key = f"ticket:{found.ticket_id}"
+    parse = _parser()
     with db.writing() as writer:
         windows = _windows(current.status_messages_per_day)
         if limits.over_limit(writer, key, limits.STATUS_MESSAGE, now, windows):
@@ -177,12 +178,14 @@ def _add_message(found: statuslink.StatusView, text: str) -> bool:
                 current,
                 limits.client_key(client_address()),
                 now,
+                # Claimed only when this request processes it: else the runners take it
+                # at once, not after the claim's lease.
+                claim=parse is not None,
             )
         except FormError:
             abort(400)
         limits.count_post(writer, key, limits.STATUS_MESSAGE, now)
         inbound_id = inbound.id
-    parse = _parser()
     if parse is not None:
         process_stored(db.database().writes, inbound_id, current, parse, attempt_counted=True)
     return True

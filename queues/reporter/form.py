@@ -237,8 +237,10 @@ def status_message(
     settings: Settings,
     client: str | None,
     now: datetime | None = None,
+    claim: bool = True,
 ) -> InboundMail:
-    """A message from a status page, stored as a trusted follow-up of `ticket_id`."""
+    """A message from a status page, stored as a trusted follow-up of `ticket_id`; claimed
+    (`claim`) when the request goes on to process it, else left for the runners."""
     body = clean_text(text)
     if not body:
         raise FormError("write a message")
@@ -257,6 +259,6 @@ def status_message(
         msg.as_bytes(),
         source=STATUS_SOURCE,
         envelope_to=[to],
-        claim=True,
+        claim=claim,
         client_ip=client,
     )

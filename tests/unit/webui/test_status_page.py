@@ -16,8 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.parser import parse_message
+from queues.backlog import claim_inbound
 from queues.ingest import ingest_bytes
-from queues.models import Article, ArticleKind, OutboxMessage, Role, Ticket, TicketState
+from queues.models import (
+    Article,
+    ArticleKind,
+    InboundMail,
+    OutboxMessage,
+    Role,
+    Ticket,
+    TicketState,
+)
 from queues.reporter import statuslink
 
 from .conftest import Auth, People, csrf_from
@@ -100,6 +109,22 @@ def test_a_message_from_the_page_is_a_trusted_follow_up(
         assert incoming[-1].from_email == "rita@example.net"
         assert ticket.state is TicketState.OPEN  # reopened, as a reply would
         assert any(e.kind == "followup" and "reply address" in e.detail for e in ticket.events)
+
+
+def test_without_the_parser_the_message_is_left_for_the_runners_at_once(
+    factory: sessionmaker[Session], tmp_path: Path, reported: tuple[str, str]
+) -> None:
+    """A process without the parser stores the message unclaimed: the runners take it at
+    once, not after a claim's lease (as for the report form)."""
+    _number, token = reported
+    client = report_app(factory, report_settings(tmp_path), parser=False).test_client()
+    form = csrf_from(client.get(f"/status/{token}"))
+    sent = client.post(f"/status/{token}", data={"csrf_token": form, "message": "Noch etwas."})
+    assert sent.status_code == 303
+    with factory.begin() as session:
+        stored = session.scalars(select(InboundMail).where(InboundMail.source == "status")).one()
+        assert (stored.state.value, stored.attempts) == ("new", 0)
+        assert claim_inbound(session) == [stored.id]
 
 
 def test_an_unknown_or_revoked_link_is_a_404_that_offers_a_new_one(
