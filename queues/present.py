@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from queues.access import visible_tickets
 from queues.models import Article, Ticket, TicketEvent, TicketLink, User
-from queues.ticketrows import summary
+from queues.ticketsummary import summary
 
 TICKET_MARK = "{ticket}"
 RESTRICTED = "a restricted ticket"

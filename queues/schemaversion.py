@@ -9,17 +9,23 @@ it. Changing the schema is still Alembic's alone (queues.migrate).
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, inspect, text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 HEAD_REVISION = "0015"
-_VERSION_TABLE = "alembic_version"  # Alembic's own bookkeeping table
+VERSION_TABLE = "alembic_version"  # Alembic's own bookkeeping table
+# Importing this module loads no sqlalchemy: queues.quicklist reads HEAD_REVISION without it.
 
 
 def stored_revision(engine: Engine) -> str | None:
     """The revision recorded in the database, or None when it was never initialized.
     Raises sqlalchemy's OperationalError when the database cannot be opened."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as connection:
-        if not inspect(connection).has_table(_VERSION_TABLE):
+        if not inspect(connection).has_table(VERSION_TABLE):
             return None
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
         revisions = sorted(found)

@@ -6,17 +6,19 @@ a command about a third of a second before it reads a row, which the operator's 
 look at the queue should not pay. The few columns read here are declared as light
 `table()` constructs; tests/unit/queues/test_ticketrows.py checks them against the models'
 tables and checks that every row equals `queues.present.ticket_summary` of the same ticket,
-whose shape is `summary` below (one definition for both).
+whose shape is `queues.ticketsummary.summary` (one definition for every read path).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Integer, String, Text, column, select, table
 
 from queues.coltypes import UTCDateTime
+from queues.ticketsummary import UnknownQueue, summary
+
+__all__ = ["CONTACTS", "QUEUES", "TICKETS", "UnknownQueue", "summary", "ticket_rows"]
 
 TICKETS = table(
     "tickets",
@@ -32,35 +34,6 @@ TICKETS = table(
 )
 QUEUES = table("queues", column("id", Integer), column("slug", String))
 CONTACTS = table("contacts", column("id", Integer), column("email", String), column("name", String))
-
-
-class UnknownQueue(LookupError):
-    """No queue has the slug asked for."""
-
-
-def summary(
-    *,
-    number: str,
-    subject: str,
-    queue: str,
-    state: str,
-    priority: int,
-    created_at: datetime,
-    requester_email: str | None,
-    requester_name: str | None,
-    reasons: list[str] | None,
-) -> dict[str, Any]:
-    """A ticket's top-level fields in `tickets --json` and `show --json` (the contract)."""
-    return {
-        "number": number,
-        "subject": subject,
-        "queue": queue,
-        "state": state,
-        "priority": priority,
-        "created_at": created_at.isoformat(),
-        "requester": {"email": requester_email, "name": requester_name},
-        "triage": {"reasons": list(reasons or [])},
-    }
 
 
 def ticket_rows(

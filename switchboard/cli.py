@@ -277,15 +277,21 @@ def _ingest_batch(
 @pass_app
 def tickets(app: App, queue_slug: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List tickets, newest first."""
-    from queues.ticketrows import UnknownQueue, ticket_rows
+    from queues import quicklist
+    from queues.ticketsummary import UnknownQueue
 
-    app.require_schema()
-    # SQLAlchemy Core alone, without the ORM models: the quickest look answers at once.
-    with app.engine.connect() as conn:
-        try:
-            rows = ticket_rows(conn, queue_slug, state, limit)
-        except UnknownQueue:
-            raise click.ClickException(f"no queue {queue_slug!r}") from None
+    try:
+        # The quickest look answers at once: an SQLite file is read with the standard
+        # library; anything else (and any trouble) with SQLAlchemy Core, without the models.
+        rows = quicklist.ticket_rows(app.settings.database_url, queue_slug, state, limit)
+        if rows is None:
+            from queues.ticketrows import ticket_rows
+
+            app.require_schema()
+            with app.engine.connect() as conn:
+                rows = ticket_rows(conn, queue_slug, state, limit)
+    except UnknownQueue:
+        raise click.ClickException(f"no queue {queue_slug!r}") from None
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
