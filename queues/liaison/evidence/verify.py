@@ -18,6 +18,8 @@ failure listed rather than the first one only:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import json
@@ -83,8 +85,10 @@ _CHECKSUM_LINE = re.compile(r"^=[A-Za-z0-9+/]{4}$")
 
 def armor_problem(signature: bytes) -> str | None:
     """None when `signature` is exactly one ASCII-armored OpenPGP signature (RFC 4880
-    section 6.2), else what is wrong. gpg forgives damaged armor lines; a package's
-    signature file must not change unnoticed, so its framing is checked here."""
+    section 6.2), else what is wrong. gpg forgives damaged armor lines, and base64 leaves
+    the last character's low bits unused; a package's signature file must not change
+    unnoticed, so its framing, its canonical base64 (RFC 4648 section 3.5) and its
+    checksum (RFC 4880 section 6.1) are checked here."""
     try:
         lines = signature.decode("ascii").split("\n")
     except UnicodeDecodeError:
@@ -102,9 +106,36 @@ def armor_problem(signature: bytes) -> str | None:
     body = body[1:]
     if not body or not all(_BASE64_LINE.match(line) for line in body[:-1]):
         return "malformed armor"
-    if not (_CHECKSUM_LINE.match(body[-1]) or _BASE64_LINE.match(body[-1])):
+    checksum = body[-1] if _CHECKSUM_LINE.match(body[-1]) else None
+    if checksum is None and not _BASE64_LINE.match(body[-1]):
         return "malformed armor checksum"
+    return _armor_data_problem("".join(body[:-1] if checksum else body), checksum)
+
+
+def _armor_data_problem(encoded: str, checksum: str | None) -> str | None:
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return "malformed armor"
+    if base64.b64encode(data).decode("ascii") != encoded:
+        return "armor is not canonical base64 (RFC 4648 section 3.5)"
+    if checksum is not None:
+        expected = "=" + base64.b64encode(_crc24(data).to_bytes(3, "big")).decode("ascii")
+        if checksum != expected:
+            return "armor checksum does not match (RFC 4880 section 6.1)"
     return None
+
+
+def _crc24(data: bytes) -> int:
+    """The armor checksum of RFC 4880 section 6.1."""
+    crc = 0xB704CE
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
 
 
 class _Check:

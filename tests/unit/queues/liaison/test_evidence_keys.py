@@ -193,3 +193,38 @@ def test_every_byte_of_a_signature_file_counts(org: Settings) -> None:
             continue
         with pytest.raises(ValueError):
             verify_detached(bytes(changed), data, armored)
+
+
+def _armor_lines(signature: bytes) -> list[str]:
+    return signature.decode("ascii").split("\n")
+
+
+def test_unused_base64_bits_and_the_checksum_count(org: Settings) -> None:
+    """Base64 leaves the low bits of the character before '=' unused (gpg decodes the same
+    signature either way): such a change is found (RFC 4648 section 3.5), and so is a wrong
+    armor checksum (RFC 4880 section 6.1; gpg refuses it too, verify says why)."""
+    from queues.liaison.evidence.verify import armor_problem
+
+    ensure_org_key(org)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    for n in range(3):  # signatures of different data end in different characters
+        signature = sign_detached(f"0123abcd  raw/00{n}.eml\n".encode(), org)
+        lines = _armor_lines(signature)
+        last = max(i for i, line in enumerate(lines) if line.endswith("="))
+        if lines[last].startswith("="):  # the checksum line: the data line is before it
+            last -= 1
+        data_line = lines[last]
+        if not data_line.endswith("="):
+            continue  # no padding in this one: no unused bits
+        cut = data_line.rstrip("=")
+        value = alphabet.index(cut[-1])
+        changed = lines.copy()
+        changed[last] = cut[:-1] + alphabet[value ^ 1] + data_line[len(cut) :]
+        problem = armor_problem("\n".join(changed).encode("ascii"))
+        assert problem is not None and "canonical" in problem
+    checksum = next(i for i, line in enumerate(lines) if len(line) == 5 and line[0] == "=")
+    wrong = lines.copy()
+    wrong[checksum] = "=AAAA" if lines[checksum] != "=AAAA" else "=AAAB"
+    problem = armor_problem("\n".join(wrong).encode("ascii"))
+    assert problem is not None and "checksum" in problem
+    assert armor_problem(signature) is None
