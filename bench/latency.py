@@ -58,7 +58,14 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtp import SPF_RECORDS, Mail, dns_server, machine, sign  # bench/smtp.py
+from smtp import (  # bench/smtp.py
+    SENDER_CHECK_MODES,
+    SPF_RECORDS,
+    Mail,
+    dns_server,
+    machine,
+    sign,
+)
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -229,12 +236,25 @@ class Checks:
         return {"SWITCHBOARD_SENDER_CHECKS": "true", "SWITCHBOARD_DNS_SERVERS": self.dns}
 
 
-def signed_mail(
-    messages: int, size: int, spf: str
+@contextmanager
+def sender_checks(on: bool, records: list[tuple[str, str, str]]) -> Iterator[Checks]:
+    """The checks of a run: off, or on against a DNS server of its own for `records`."""
+    if not on:
+        yield Checks()
+        return
+    with dns_server(records) as (address, _queries):
+        yield Checks(address)
+
+
+def run_mail(
+    messages: int, size: int, spf: str | None
 ) -> tuple[list[tuple[str, bytes]], list[tuple[str, str, str]]]:
-    """The run's messages DKIM-signed (not timed), and the DNS records for their domain."""
+    """The run's messages and the DNS records for their domain: with `spf`, DKIM-signed (not
+    timed) and the same bytes with the checks off and on; without, as they are and none."""
     tag = uuid.uuid4().hex[:8]
     plain = [make_message(n, size, tag) for n in range(messages)]
+    if spf is None:
+        return plain, []
     signed, records = sign([Mail(SENDER, raw) for _, raw in plain], spf)
     return [(mid, m.raw) for (mid, _), m in zip(plain, signed, strict=True)], records
 
@@ -392,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sender-checks",
-        choices=("off", "on", "both"),
+        choices=tuple(SENDER_CHECK_MODES),
         default="off",
         help="the gateway's DKIM/SPF/DMARC against a local DNS server; both: off and on "
         "alternately, with the cost in percent of msg/s to the last ticket (default off)",
@@ -414,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.sender_checks]
+    modes = SENDER_CHECK_MODES[args.sender_checks]
     print(f"Switchboard acknowledgement latency benchmark ({args.shape}, relay: a sink)")
     print(f"  {machine()}")
-    mail, records = signed_mail(args.messages, args.size, args.spf)
+    mail, records = run_mail(args.messages, args.size, args.spf if any(modes) else None)
     if any(modes):
         print(f"  SPF record of the senders' domain: {SPF_RECORDS[args.spf]}")
     for backend in backends:
@@ -425,8 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             rates: dict[bool, list[float]] = {False: [], True: []}
             for _ in range(args.repeat):
                 for on in modes:
-                    with dns_server(records) as (address, _queries):
-                        checks = Checks(address if on else "")
+                    with sender_checks(on, records) as checks:
                         rate = one_run(
                             backend, args.pg_admin_url, mail, clients, checks, args.shape
                         )

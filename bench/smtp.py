@@ -82,6 +82,8 @@ SELECTOR = "bench"
 # DKIM has to carry DMARC.
 SPF_RECORDS = {"pass": "v=spf1 ip4:127.0.0.1 -all", "neutral": "v=spf1 ?all"}
 DMARC_RECORD = "v=DMARC1; p=reject"
+# --sender-checks: the runs of each level, checks off (False) and on (True); latency.py too.
+SENDER_CHECK_MODES = {"off": [False], "on": [True], "both": [False, True]}
 
 # The DNS server of the sender checks, in its own process (a resolver on the same host, not
 # a thread sharing the gateway's GIL): tests/dnsstub.py answering the records in the JSON
@@ -437,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.sender_checks]
+    modes = SENDER_CHECK_MODES[args.sender_checks]
     if args.unique_domains and args.mail != "synthetic":
         parser.error("--unique-domains needs --mail synthetic")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from queues.schemaversion import HEAD_REVISION, VERSION_TABLE
+from queues.schemaversion import HEAD_REVISION
 from queues.ticketsummary import UnknownQueue, summary
 
 _PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
@@ -65,11 +65,7 @@ def ticket_rows(
 
 
 def _current(conn: sqlite3.Connection) -> bool:
-    found = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
-    ).fetchone()
-    if found is None:
-        return False
+    # A database never initialized has no such table: sqlite3.Error, None to the caller.
     revisions = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
     return revisions == [HEAD_REVISION]
 

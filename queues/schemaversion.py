@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 HEAD_REVISION = "0015"
-VERSION_TABLE = "alembic_version"  # Alembic's own bookkeeping table
+_VERSION_TABLE = "alembic_version"  # Alembic's own bookkeeping table
 # Importing this module loads no sqlalchemy: queues.quicklist reads HEAD_REVISION without it.
 
 
@@ -25,7 +25,7 @@ def stored_revision(engine: Engine) -> str | None:
     from sqlalchemy import inspect, text
 
     with engine.connect() as connection:
-        if not inspect(connection).has_table(VERSION_TABLE):
+        if not inspect(connection).has_table(_VERSION_TABLE):
             return None
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
         revisions = sorted(found)

@@ -32,13 +32,12 @@ from mailgate.senderauth.resolver import DnsUnavailable, Lookups, for_pyspf
 from queues.settings import Settings
 from queues.trust import dmarc
 from queues.trust.orgdomain import aligned, domain_of, normalize, organisational_domain
-from queues.trust.verdict import NONE, AuthVerdict, decide
+from queues.trust.verdict import DKIM_SKIPPED, NONE, AuthVerdict, decide
 
 log = logging.getLogger(__name__)
 
 SOURCE = "smtp"
 MAX_SIGNATURES = 5
-DKIM_SKIPPED = "dkim not checked: SPF passed for an aligned domain"
 _SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
 # Two line ends in a row, CR LF counted as one: a blank line to the email package (which
 # splits lines at CR LF, CR and LF alike), so its header block ends there at the latest.
