@@ -464,6 +464,7 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     from queues.team.oncall import OnCallRunner
 
     app.use_triage_cache()
+    _warm_up(app)
     wake_ingest, wake_outbox, wake_oncall = threading.Event(), threading.Event(), threading.Event()
 
     def after_ingest(_outcome: object) -> None:
@@ -495,6 +496,20 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
         _thread("status-mail", lambda: status_mail_timer(app.sessions, app.settings, stop)),
     ]
     return threads, wake_ingest
+
+
+def _warm_up(app: App) -> None:
+    """Load the models ingest uses before any runner takes mail or the gateway listens."""
+    import time
+
+    from queues.ingest import warm_up
+
+    started = time.monotonic()
+    with app.sessions() as session:
+        warm_up(session)
+    logging.getLogger("switchboard").info(
+        "ingest ready: triage patterns and models loaded in %.2f s", time.monotonic() - started
+    )
 
 
 PENDING_CHECK_SECONDS = 60.0
