@@ -16,6 +16,7 @@ on first use (about 0.7 s, once per process), not at import.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from queues.i18n import LANGUAGES
@@ -53,8 +54,15 @@ def _readable(text: str) -> str:
 
 
 def detect(*texts: str) -> str | None:
-    """The language of `texts` (e.g. subject and body) if it is one of ours, else None."""
-    text = _readable("\n".join(t for t in texts if t))
+    """The language of `texts` (e.g. subject and body) if it is one of ours, else None.
+
+    The last few answers are kept: ingest asks once before its write transaction on SQLite
+    (queues.ingest, `_decide_ahead`) and again inside it, for the same text."""
+    return _detect_text(_readable("\n".join(t for t in texts if t)))
+
+
+@lru_cache(maxsize=32)
+def _detect_text(text: str) -> str | None:
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
     # Lower case: shouting ("ER WEISS WO ICH WOHNE") is still German; the model's n-grams

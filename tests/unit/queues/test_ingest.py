@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -331,3 +332,81 @@ with Session(engine) as session:
 assert t._COMPILED and m._LOADED and lang._MODEL, (t._COMPILED, m._LOADED, lang._MODEL)
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_on_sqlite_a_report_is_triaged_outside_the_write_lock(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexicon, the wording model and the language detection run while another writer
+    (the gateway, the web UI) can still take SQLite's one write lock; the ticket is placed
+    by their hits as before."""
+    import sqlite3
+    from dataclasses import replace
+    from email.message import EmailMessage
+
+    import queues.triage.model as model
+    from mailgate.parser import parse_message
+    from queues import ingest
+    from queues.db import make_engine
+    from queues.reporter import language
+    from queues.triage.engine import Compiled
+    from tests.conftest import _migrated
+
+    path = tmp_path / "lock.db"
+    engine = _migrated(make_engine(f"sqlite:///{path}"))
+    factory = sessionmaker(engine)
+    seen: dict[str, list[bool]] = {"lexicon": [], "model": [], "language": []}
+
+    def lock_free() -> bool:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:  # "database is locked"
+            return False
+        finally:
+            probe.close()
+
+    def probed(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen[name].append(lock_free())
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Compiled, "scan", probed("lexicon", Compiled.scan))
+    monkeypatch.setattr(model, "model_hits", probed("model", model.model_hits))
+    identifier = language._identifier()
+
+    class Probed:
+        def classify(self, text: str) -> Any:
+            seen["language"].append(lock_free())
+            return identifier.classify(text)
+
+    monkeypatch.setattr(language, "_identifier", lambda: Probed())
+    mail = EmailMessage()
+    mail["From"] = "Alice <alice@example.net>"
+    mail["To"] = "help@example.org"
+    mail["Subject"] = "Please help"
+    mail.set_content("He wrote that he will kill me if I report him again. I am scared.")
+    with factory.begin() as session:
+        inbound = ingest.store_inbound(
+            session,
+            mail.as_bytes(),
+            source="smtp",
+            envelope_from="alice@example.net",
+            envelope_to=["help@example.org"],
+        )
+        inbound_id = inbound.id
+    outcome = ingest.process_stored(
+        factory, inbound_id, replace(settings, triage_model=True), parse_message
+    )
+    assert outcome.kind == "new"
+    assert seen == {"lexicon": [True], "model": [True], "language": [True]}
+    with factory() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert ticket.queue.slug == "specialist-safety"
+        assert ticket.language == "en"
+        assert any("kill" in reason for reason in ticket.triage_reasons)
+    engine.dispose()
