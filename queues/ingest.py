@@ -225,7 +225,7 @@ def process_stored(
                 return Outcome(kind=state, inbound_id=inbound_id)
             inbound.attempts += 1
     try:
-        stored, mail = _parse_first(factory, inbound_id, parse)
+        stored, mail = _parse_first(factory, inbound_id, parse, settings)
         with factory.begin() as session:
             if stored is None or mail is None:
                 outcome = _process_one(session, inbound_id, settings, parse)
@@ -249,7 +249,7 @@ def process_stored(
 
 
 def _parse_first(
-    factory: sessionmaker[Session], inbound_id: int, parse: Parser
+    factory: sessionmaker[Session], inbound_id: int, parse: Parser, settings: Settings
 ) -> tuple[StoredMail | None, IncomingMail | None]:
     """Read and parse the message before the deciding transaction begins.
 
@@ -270,18 +270,19 @@ def _parse_first(
     if stored is None or stored.state not in (InboundState.NEW, InboundState.FAILED):
         return stored, None
     mail = parse(stored.raw)
-    _decide_ahead(mail)
+    _decide_ahead(mail, settings)
     return stored, mail
 
 
-def _decide_ahead(mail: IncomingMail) -> None:
+def _decide_ahead(mail: IncomingMail, settings: Settings) -> None:
     """Work out before the write lock what deciding `mail` needs and no row changes: the
     data files' triage hits with the wording model's (handed to queues.triage, which then
     adds only the staff's changes and drops the model's hit where it does not judge) and
     the language detected in it (kept by queues.reporter.language). A few milliseconds a
     message that the gateway and the web UI no longer wait for (bench/README.md)."""
     try:
-        remember(mail.subject, mail.body_text, triage(mail.subject, mail.body_text))
+        hits = triage(mail.subject, mail.body_text, model=settings.triage_model)
+        remember(mail.subject, mail.body_text, hits)
         choose_language(None, mail.subject, mail.body_text)
     except Exception:
         # An optimisation only: what fails here is done again in the transaction, where a
