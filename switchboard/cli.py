@@ -960,7 +960,10 @@ def web(
     from webui import create_app
 
     app.require_schema()
-    # Staff re-running quarantined mail have it processed at once (webui.staff_mail).
+    # The public form's reports and quarantined mail that staff re-run are processed in
+    # this process, at once (webui.report, webui.staff_mail): load what that needs first.
+    app.use_triage_cache()
+    _warm_up(app)
     overrides: dict[str, Any] = {"INGEST_PARSER": parse_message}
     if insecure_cookie:
         overrides["SESSION_COOKIE_SECURE"] = False

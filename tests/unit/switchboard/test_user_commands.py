@@ -121,3 +121,22 @@ def test_account_commands_are_in_the_audit_log(sb: Run, database_url: str) -> No
         engine.dispose()
     assert (True, "staff", "account w@example.org added as specialist") in rows
     assert (True, "staff", "account w@example.org disabled") in rows
+
+
+def test_web_loads_what_a_public_report_needs_before_it_serves(
+    sb: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public form's reports are decided in the web process: the triage patterns and
+    the models are loaded before the first request, not by the first reporter."""
+    import signal
+
+    import waitress
+
+    import queues.ingest
+
+    calls: list[str] = []
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # keep pytest's SIGTERM
+    monkeypatch.setattr(queues.ingest, "warm_up", lambda _session: calls.append("warm_up"))
+    monkeypatch.setattr(waitress, "serve", lambda *_args, **_kwargs: calls.append("serve"))
+    sb("web", "--port", "0")
+    assert calls == ["warm_up", "serve"]
