@@ -484,7 +484,7 @@ def _apply_at_risk(
         place.queue = queues[SAFETY_QUEUE]
 
 
-# Plain words that flag nothing: `warm_up` triages them only to load what triage loads.
+# `warm_up` triages these words only to load what triage loads; its hits are dropped.
 _WARM_UP_TEXT = ("Hello", "I would like some help with my account on the site, please.")
 
 
