@@ -205,3 +205,7 @@ def test_serve_acknowledges_at_once_threads_the_reply_and_stops_on_sigterm(
         print(f"{backend}/{delivery}: SIGTERM -> exit {status} after {stopped:.1f} s")
         assert status == 0
         assert stopped < 5.0
+        log = (tmp_path / "serve.log").read_text()
+        # Loaded before the gateway listened; threads hand over the GIL every millisecond.
+        assert log.index("ingest ready") < log.index("gateway listening")
+        assert "threads take turns every 1 ms" in log
