@@ -450,8 +450,8 @@ def _stop_on_signals() -> threading.Event:
 # How often Python hands the GIL from a busy thread to a waiting one (default 5 ms). In a
 # process of several threads (the gateway answering clients, runners deciding messages),
 # a thread with a reply to send waited up to that long behind one that was computing, at
-# every step; at 1 ms `serve` decides 14 % more messages a second with the sender checks
-# off and 26 % more with them on (bench/README.md, "The sender checks' cost").
+# every step; at 1 ms `serve` decides about 30 % more messages a second, with the sender
+# checks off and on (bench/README.md, "The sender checks' cost").
 SWITCH_INTERVAL_SECONDS = 0.001
 
 
