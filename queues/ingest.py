@@ -87,7 +87,7 @@ from queues.rows import (
 )
 from queues.settings import Settings
 from queues.targets import tracking as target_clock
-from queues.triage import TriageHit, remember, signal_reason, triage
+from queues.triage import Lexicon, TriageHit, remember, signal_reason, triage
 from queues.triage import reasons as triage_reasons
 from queues.triage.staff import current_lexicon
 from queues.trust.replytokens import base_address
@@ -488,12 +488,14 @@ def _apply_at_risk(
 _WARM_UP_TEXT = ("Hello", "I would like some help with my account on the site, please.")
 
 
-def warm_up(session: Session) -> None:
+def warm_up(lexicon: Lexicon) -> None:
     """Load now what the first message after a start would otherwise wait for: the triage
-    patterns and their anchors (with the staff's entries), the wording model and the
-    language model, 1-2 s once per process. The commands that run the ingest runner call
-    it before any mail is taken, so the first report is acknowledged as fast as the next."""
-    triage(*_WARM_UP_TEXT, current_lexicon(session))
+    patterns of `lexicon` (queues.triage.staff.current_lexicon: with the staff's entries)
+    and their anchors, the wording model and the language model, 1-2 s once per process.
+    The commands that run the ingest runner call it before any mail is taken, so the first
+    report is acknowledged as fast as the next. It takes the lexicon, not a session: on
+    SQLite a transaction held open through this would keep every other writer waiting."""
+    triage(*_WARM_UP_TEXT, lexicon)
     choose_language(None, *_WARM_UP_TEXT)
 
 

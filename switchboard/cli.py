@@ -479,7 +479,6 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     from queues.targets.breaches import breach_timer
     from queues.team.oncall import OnCallRunner
 
-    app.use_triage_cache()
     _warm_up(app)
     wake_ingest, wake_outbox, wake_oncall = threading.Event(), threading.Event(), threading.Event()
 
@@ -515,14 +514,18 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
 
 
 def _warm_up(app: App) -> None:
-    """Load the models ingest uses before any runner takes mail or the gateway listens."""
+    """Load the models ingest uses (anchors from the triage cache file) before any runner
+    takes mail or the gateway listens."""
     import time
 
     from queues.ingest import warm_up
+    from queues.triage.staff import current_lexicon
 
+    app.use_triage_cache()
     started = time.monotonic()
     with app.sessions() as session:
-        warm_up(session)
+        lexicon = current_lexicon(session)
+    warm_up(lexicon)  # outside the transaction (SQLite: BEGIN IMMEDIATE, the write lock)
     logging.getLogger("switchboard").info(
         "ingest ready: triage patterns and models loaded in %.2f s", time.monotonic() - started
     )
@@ -981,7 +984,6 @@ def web(
     app.require_schema()
     # The public form's reports and quarantined mail that staff re-run are processed in
     # this process, at once (webui.report, webui.staff_mail): load what that needs first.
-    app.use_triage_cache()
     _warm_up(app)
     overrides: dict[str, Any] = {"INGEST_PARSER": parse_message}
     if insecure_cookie:

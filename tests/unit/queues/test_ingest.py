@@ -324,11 +324,13 @@ from sqlalchemy.orm import Session
 from queues.db import make_engine
 from queues.ingest import warm_up
 from queues.migrate import upgrade
+from queues.triage.staff import current_lexicon
 engine = make_engine("sqlite:///{tmp_path / "w.db"}")
 upgrade(engine)
 assert not (t._COMPILED or m._LOADED or lang._MODEL), "loaded before warm_up"
 with Session(engine) as session:
-    warm_up(session)
+    lexicon = current_lexicon(session)
+warm_up(lexicon)
 assert t._COMPILED and m._LOADED and lang._MODEL, (t._COMPILED, m._LOADED, lang._MODEL)
 """
     subprocess.run([sys.executable, "-c", code], check=True)
