@@ -27,6 +27,10 @@ what they cost the throughput to the last ticket: issue 8's measure, "ingest thr
 from SMTP to ticket. Without the option the checks are off (before it, `serve` asked the
 system's resolver).
 
+The code measured is the checkout this file is in (printed at the start): the processes
+start with it as their working directory, which `python -m` puts first on sys.path, so a
+worktree of another commit measures that commit, whatever the virtualenv installed.
+
 The clients send as fast as the gateway answers, so the gateway, the ingest runner and the
 outbox runner compete for one interpreter in `serve`: once the gateway accepts faster than
 the runners decide, mail queues up and the latency grows over the run. The sink and the
@@ -58,10 +62,12 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtp import (  # bench/smtp.py
+from smtp import (  # bench/smtp.py, which puts this checkout first on sys.path
+    REPO,
     SENDER_CHECK_MODES,
     SPF_RECORDS,
     Mail,
+    code_measured,
     dns_server,
     machine,
     sign,
@@ -156,7 +162,7 @@ def installation(backend: str, admin_url: str) -> Iterator[dict[str, str]]:
         try:
             subprocess.run(
                 [sys.executable, "-m", "switchboard", "init"],
-                env=env, check=True, capture_output=True, timeout=120,
+                env=env, check=True, capture_output=True, timeout=120, cwd=REPO,
             )  # fmt: skip
             yield env
         finally:
@@ -214,6 +220,22 @@ def send_share(
 SHAPES = {"serve": ("serve",), "split": ("gateway", "work")}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run measured: msg/s to the last ticket, and CPU ms per message of each
+    switchboard process during the run (from the first connect to the last acknowledgement)."""
+
+    rate: float
+    cpu_ms: tuple[float, ...]
+
+
 def stop(proc: subprocess.Popen[bytes]) -> int:
     """SIGTERM, then the exit status (killed after 60 s)."""
     proc.send_signal(signal.SIGTERM)
@@ -266,7 +288,7 @@ def one_run(
     clients: int,
     checks: Checks = Checks(),
     shape: str = "serve",
-) -> float | None:
+) -> Outcome | None:
     """One run; returns msg/s from the first connect to the last ticket committed."""
     messages = len(mail)
     average = sum(len(raw) for _, raw in mail) / len(mail)
@@ -294,6 +316,7 @@ def one_run(
                         env=env,
                         stdout=subprocess.DEVNULL,
                         stderr=out,
+                        cwd=REPO,  # this checkout's code, not the one installed
                     )
                     for command in SHAPES[shape]
                 ]
@@ -303,6 +326,7 @@ def one_run(
                     if time.monotonic() > deadline:
                         raise SystemExit("the gateway did not listen within 60 s")
                     time.sleep(0.05)
+                cpu_before = [cpu_seconds(p.pid) for p in procs]
                 run = Run()
                 stop_watch = threading.Event()
                 watcher = threading.Thread(
@@ -329,6 +353,10 @@ def one_run(
                 watcher.join(timeout=30)
                 stop_watch.set()
                 watcher.join()
+                cpu_ms = tuple(
+                    (cpu_seconds(p.pid) - before) * 1000 / messages
+                    for p, before in zip(procs, cpu_before, strict=True)
+                )
             finally:
                 statuses = [stop(proc) for proc in procs]
                 errors = log.read_text(errors="replace")
@@ -340,6 +368,10 @@ def one_run(
         f"{average / 1024:.1f} KB; {shape}; sender checks {'on' if checks.dns else 'off'}"
     )
     report(run, sink, messages)
+    print(
+        "  CPU per message during the run, ms: "
+        + ", ".join(f"{c} {ms:.2f}" for c, ms in zip(SHAPES[shape], cpu_ms, strict=True))
+    )
     print(f"  {' and '.join(SHAPES[shape])} stopped with exit status {statuses} after SIGTERM")
     # Its one line at start-up aside, each process writes only warnings and errors.
     lines = [line for line in errors.splitlines() if "Switchboard is running" not in line]
@@ -349,7 +381,7 @@ def one_run(
             print(f"    {line}")
     if run.last_ticket is None:
         return None
-    return messages / (run.last_ticket - run.first_connect)
+    return Outcome(messages / (run.last_ticket - run.first_connect), cpu_ms)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -401,6 +433,28 @@ def report(run: Run, sink: Sink, messages: int) -> None:
     since_first("last acknowledgement (relay)", max(arrivals.values(), default=None))
 
 
+def summarize(
+    backend: str, shape: str, clients: int, off: list[Outcome], on: list[Outcome]
+) -> None:
+    """The checks' cost: msg/s to the last ticket, and CPU per message of each process (what
+    bounds the throughput of a process that has a backlog to work through)."""
+    off_rate = statistics.median(o.rate for o in off)
+    on_rate = statistics.median(o.rate for o in on)
+    print(
+        f"\n{backend}, {shape}, {clients} client(s), medians of {len(off)} and {len(on)}: "
+        f"to the last ticket off {off_rate:.1f} msg/s, on {on_rate:.1f} msg/s: "
+        f"sender checks cost {(1 - on_rate / off_rate) * 100:.1f}% of ingest throughput"
+    )
+    for index, command in enumerate(SHAPES[shape]):
+        cpu_off = statistics.median(o.cpu_ms[index] for o in off)
+        cpu_on = statistics.median(o.cpu_ms[index] for o in on)
+        print(
+            f"  {command}: CPU per message off {cpu_off:.2f} ms, on {cpu_on:.2f} ms: "
+            f"{cpu_on - cpu_off:+.2f} ms, {(1 - cpu_off / cpu_on) * 100:.1f}% of the "
+            "messages a second that its CPU allows"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=500, help="per run (default 500)")
@@ -437,27 +491,23 @@ def main(argv: list[str] | None = None) -> int:
     modes = SENDER_CHECK_MODES[args.sender_checks]
     print(f"Switchboard acknowledgement latency benchmark ({args.shape}, relay: a sink)")
     print(f"  {machine()}")
+    print(f"  code measured: {code_measured()}")
     mail, records = run_mail(args.messages, args.size, args.spf if any(modes) else None)
     if any(modes):
         print(f"  SPF record of the senders' domain: {SPF_RECORDS[args.spf]}")
     for backend in backends:
         for clients in levels:
-            rates: dict[bool, list[float]] = {False: [], True: []}
+            outcomes: dict[bool, list[Outcome]] = {False: [], True: []}
             for _ in range(args.repeat):
                 for on in modes:
                     with sender_checks(on, records) as checks:
-                        rate = one_run(
+                        outcome = one_run(
                             backend, args.pg_admin_url, mail, clients, checks, args.shape
                         )
-                    if rate is not None:
-                        rates[on].append(rate)
-            if rates[False] and rates[True]:
-                off, on_rate = statistics.median(rates[False]), statistics.median(rates[True])
-                print(
-                    f"\n{backend}, {args.shape}, {clients} client(s), median of {args.repeat}: "
-                    f"to the last ticket off {off:.1f} msg/s, on {on_rate:.1f} msg/s: "
-                    f"sender checks cost {(1 - on_rate / off) * 100:.1f}% of ingest throughput"
-                )
+                    if outcome is not None:
+                        outcomes[on].append(outcome)
+            if outcomes[False] and outcomes[True]:
+                summarize(backend, args.shape, clients, outcomes[False], outcomes[True])
     return 0
 
 

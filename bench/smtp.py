@@ -62,16 +62,19 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-from mailgate.gateway import make_controller, shutdown
-from queues.db import make_engine, make_sessionmaker
-from queues.migrate import upgrade
-from queues.models import InboundMail
-from queues.seed import seed_queues
-from queues.settings import Settings
+# The code measured is this checkout's (a worktree of another commit measures that commit,
+# not the one the virtualenv installed); bench/ is not a package: mailmix.py is beside us.
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mailmix  # noqa: E402
 
-import mailmix  # bench/ is not a package: this file runs as a script, next to mailmix.py
+from mailgate.gateway import make_controller, shutdown  # noqa: E402
+from queues.db import make_engine, make_sessionmaker  # noqa: E402
+from queues.migrate import upgrade  # noqa: E402
+from queues.models import InboundMail  # noqa: E402
+from queues.seed import seed_queues  # noqa: E402
+from queues.settings import Settings  # noqa: E402
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MB = 1024 * 1024
@@ -380,6 +383,25 @@ def memory(url: str, megabytes: float) -> None:
         )
 
 
+def code_measured() -> str:
+    """Which code a run measures: this checkout, its commit, and whether it has changes."""
+    import queues
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "not a git checkout"
+    changed = (
+        " with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
+    imported = Path(queues.__file__).resolve().parent.parent
+    where = "" if imported == REPO else f" (but queues was imported from {imported})"
+    return f"{REPO} at {commit}{changed}{where}"
+
+
 def machine() -> str:
     cpu = "?"
     try:
@@ -445,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("Switchboard SMTP gateway benchmark")
     print(f"  {machine()}")
+    print(f"  code measured: {code_measured()}")
     if args.mail == "mix":
         messages = mix_mail(args.messages, args.seed)
         what = f"messages of the mail mix (seed {args.seed})"
