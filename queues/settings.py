@@ -104,6 +104,10 @@ class Settings:
     ingest_runners: ingest runner threads in `work` and `serve`; 0 = automatic: one on SQLite
         (its single writer gains nothing from more), two on PostgreSQL (one decides while
         the other waits for the server).
+    ingest_poll_seconds: how often an ingest runner with nothing to do looks for stored
+        mail; mail from the gateway wakes it at once (in `serve` directly, in `work` through
+        its doorbell, var_dir/run/ingest.bell), so this only bounds how late mail stored
+        another way is picked up.
     ingest_lease_seconds: how long an ingest runner's claim on stored mail lasts. If the
         runner dies, another one takes the mail over once the lease has run out; a runner
         starts a claimed message only within the first half of its lease (the rest is
@@ -234,6 +238,7 @@ class Settings:
     ingest_max_attempts: int = 3
     ingest_lease_seconds: float = 300.0
     ingest_runners: int = 0
+    ingest_poll_seconds: float = 1.0
     ingest_max_crashes: int = 5
     rule_timeout_seconds: float = 0.25
     blocked_sender_tickets: bool = False
@@ -342,6 +347,7 @@ class Settings:
             raise SettingsError("retention_days must not be negative (0 keeps for ever)")
         for key in (
             "ingest_lease_seconds",
+            "ingest_poll_seconds",
             "outbox_lease_seconds",
             "set_password_hours",
             "oncall_backup_minutes",

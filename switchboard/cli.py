@@ -498,7 +498,10 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
     )
     threads = [
         *(
-            _thread(f"ingest-{n}", partial(runner.run, stop, wake_ingest))
+            _thread(
+                f"ingest-{n}",
+                partial(runner.run, stop, wake_ingest, app.settings.ingest_poll_seconds),
+            )
             for n, runner in enumerate(ingest_runners, 1)
         ),
         _thread("outbox", lambda: outbox_runner.run(stop, wake_outbox)),
@@ -562,23 +565,39 @@ main.add_command(triage_command)
 @pass_app
 def gateway(app: App, lmtp: bool) -> None:
     """Run the SMTP/LMTP gateway alone (processing is left to `switchboard work`)."""
+    from mailgate.doorbell import Ringer, bell_path
     from mailgate.gateway import run_gateway
 
     app.require_schema()
     _threads_take_turns()
-    run_gateway(app.settings, app.sessions, lmtp=lmtp, stop=_stop_on_signals())
+    ringer = Ringer(bell_path(app.settings.var_dir))  # `work` decides at once, not at its poll
+    try:
+        run_gateway(
+            app.settings, app.sessions, lmtp=lmtp, on_stored=ringer.ring, stop=_stop_on_signals()
+        )
+    finally:
+        ringer.close()
 
 
 @main.command()
 @pass_app
 def work(app: App) -> None:
     """Run the ingest and outbox runners."""
+    from mailgate.doorbell import Doorbell, bell_path
+
     app.require_schema()
     _threads_take_turns()
     stop = _stop_on_signals()
-    threads, _ = _runners(app, stop)
-    while not stop.wait(1.0):
-        pass
+    threads, wake_ingest = _runners(app, stop)
+    # A separate gateway or fetcher rings when it has stored a message (mailgate.doorbell).
+    doorbell = Doorbell(bell_path(app.settings.var_dir), wake_ingest.set)
+    doorbell.open()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        doorbell.close()
+    wake_ingest.set()  # an idle ingest runner waits on it, not on `stop`
     for thread in threads:
         thread.join()
 
@@ -588,12 +607,19 @@ def work(app: App) -> None:
 @pass_app
 def fetch(app: App, once: bool) -> None:
     """Run the IMAP fetcher for every configured mailbox."""
+    from mailgate.doorbell import Ringer, bell_path
     from mailgate.fetcher import run_fetchers
 
     app.require_schema()
     if not app.settings.imap:
         raise click.ClickException("no IMAP mailboxes are configured ([[switchboard.imap]])")
-    run_fetchers(app.settings, app.sessions, once=once, stop=_stop_on_signals())
+    ringer = Ringer(bell_path(app.settings.var_dir))
+    try:
+        run_fetchers(
+            app.settings, app.sessions, once=once, stop=_stop_on_signals(), on_stored=ringer.ring
+        )
+    finally:
+        ringer.close()
 
 
 @main.command()
@@ -629,6 +655,7 @@ def serve(app: App) -> None:
         run_gateway(app.settings, app.sessions, on_stored=wake_ingest.set, stop=stop)
     finally:
         stop.set()
+        wake_ingest.set()  # an idle ingest runner waits on it, not on `stop`
         web_server.close()
         for thread in threads:
             thread.join()
