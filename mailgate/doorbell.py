@@ -8,10 +8,10 @@ listens on a Unix datagram socket in the var directory, and a process that has c
 a message sends it one byte.
 
 A ring is a hint, never a promise: the message is already committed, and the runner
-still looks every `ingest_poll_seconds` (1 s). So ringing never blocks and never fails (no listener, a full
-socket buffer, a var directory whose path is too long for a socket name: the runner then
-finds the message at its next look), and a second `work` on the same var directory takes
-the bell over (the first one keeps polling).
+still looks every `ingest_poll_seconds` (1 s). So ringing never blocks and never fails
+(no listener, a full socket buffer, a var directory whose path is too long for a socket
+name: the runner then finds the message at its next look), and a second `work` on the
+same var directory takes the bell over (the first one keeps polling).
 """
 
 from __future__ import annotations
