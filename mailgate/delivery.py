@@ -31,7 +31,6 @@ import os
 import smtplib
 import ssl
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +41,7 @@ from sqlalchemy import Update, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.backlog import DEFAULT_LEASE, claim_outbox, retry_delay
+from queues.idle import nap
 from queues.models import OutboxMessage, OutboxState, TicketEvent, utcnow
 from queues.settings import Settings
 
@@ -350,12 +350,7 @@ class OutboxRunner:
                 handled = 0
                 stop.wait(min(idle_seconds * 5, 10))
             if not handled:
-                deadline = time.monotonic() + idle_seconds
-                while not (stop.is_set() or wake.is_set()):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    wake.wait(min(left, 0.1))  # short slices: a stop is noticed at once
+                nap(stop, wake, idle_seconds)
                 wake.clear()
         log.info("outbox runner stopped")
 

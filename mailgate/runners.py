@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.backlog import claim_inbound, release_inbound
+from queues.idle import nap
 from queues.ingest import Outcome, Parser, process_stored
 from queues.models import utcnow
 from queues.settings import Settings
@@ -104,7 +105,7 @@ class IngestRunner:
                 handled = 0
                 stop.wait(min(idle_seconds * 5, 10))
             if not handled:
-                wake.wait(idle_seconds)
+                nap(stop, wake, idle_seconds)
                 wake.clear()
         log.info("ingest runner stopped")
 

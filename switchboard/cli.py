@@ -597,7 +597,6 @@ def work(app: App) -> None:
             pass
     finally:
         doorbell.close()
-    wake_ingest.set()  # an idle ingest runner waits on it, not on `stop`
     for thread in threads:
         thread.join()
 
@@ -655,7 +654,6 @@ def serve(app: App) -> None:
         run_gateway(app.settings, app.sessions, on_stored=wake_ingest.set, stop=stop)
     finally:
         stop.set()
-        wake_ingest.set()  # an idle ingest runner waits on it, not on `stop`
         web_server.close()
         for thread in threads:
             thread.join()

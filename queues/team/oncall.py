@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.access import can_see_queue
+from queues.idle import nap
 from queues.mailtemplates import render_mail
 from queues.models import Queue, Role, Ticket, TicketEvent, TicketState, User, utcnow
 from queues.outgoing import AddressError, OutgoingMail, domain_of, make_message_id, queue_outgoing
@@ -177,7 +177,7 @@ class OnCallRunner:
                     )
             except Exception:  # the database may be away for a while: keep trying
                 log.exception("on-call runner: step failed; retrying")
-            _nap(stop, wake, self.settings.oncall_poll_seconds)
+            nap(stop, wake, self.settings.oncall_poll_seconds)
             wake.clear()
         log.info("on-call runner stopped")
 
@@ -472,13 +472,3 @@ def _end(alert: OnCallAlert, why: str, now: datetime) -> None:
     if alert.next_step_at is not None or not alert.settled:
         _settle(alert, why, now)
     alert.is_current = None
-
-
-def _nap(stop: threading.Event, wake: threading.Event, seconds: float) -> None:
-    """Wait until woken, stopped or `seconds` have passed; short slices so that a stop (which
-    sets `stop`, not `wake`) ends the runner at once."""
-    deadline = time.monotonic() + seconds
-    while not stop.is_set():
-        left = deadline - time.monotonic()
-        if left <= 0 or wake.wait(min(left, 0.1)):
-            return
