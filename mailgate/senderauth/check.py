@@ -28,6 +28,7 @@ import dkim
 import spf
 
 from mailgate.addresses import parse_address_list
+from mailgate.senderauth import rsa
 from mailgate.senderauth.resolver import DnsUnavailable, Lookups, for_pyspf
 from queues.settings import Settings
 from queues.trust import dmarc
@@ -35,6 +36,7 @@ from queues.trust.orgdomain import aligned, domain_of, normalize, organisational
 from queues.trust.verdict import DKIM_SKIPPED, NONE, AuthVerdict, decide
 
 log = logging.getLogger(__name__)
+rsa.install()  # dkimpy's RSA arithmetic done by OpenSSL: the same verdicts, a tenth the time
 
 SOURCE = "smtp"
 MAX_SIGNATURES = 5
