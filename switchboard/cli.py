@@ -80,6 +80,16 @@ class App:
 
         return make_sessionmaker(self.engine)
 
+    @cached_property
+    def readers(self) -> sessionmaker[Session]:
+        """Sessions for looks that only read. On SQLite their transactions start deferred,
+        so they do not take the write lock that `sessions` take up front (queues.db)."""
+        from queues.db import make_engine, make_sessionmaker
+
+        if self.engine.dialect.name != "sqlite":
+            return self.sessions
+        return make_sessionmaker(make_engine(self.settings.database_url, sqlite_immediate=False))
+
     def require_schema(self) -> None:
         from sqlalchemy.exc import OperationalError
 
@@ -492,7 +502,9 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
         for _ in range(count)
     ]
     # The agents on duty told of each ticket new in specialist-safety (issue 12).
-    oncall_runner = OnCallRunner(app.sessions, app.settings, after_mail=wake_outbox.set)
+    oncall_runner = OnCallRunner(
+        app.sessions, app.settings, after_mail=wake_outbox.set, readers=app.readers
+    )
     outbox_runner = OutboxRunner(
         app.sessions, app.settings, lease=timedelta(seconds=app.settings.outbox_lease_seconds)
     )

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -145,10 +145,60 @@ def watched_queues(session: Session, settings: Settings) -> list[Queue]:
 # --- the runner -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Notice:
+    """One person's mail, built during the look; `error` says why it cannot go out."""
+
+    person: Recipient
+    mail: OutgoingMail
+    raw: bytes = b""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A ticket new in a watched queue as the look saw it, its notices ready."""
+
+    ticket_id: int
+    number: str
+    queue_id: int
+    queue_name: str
+    entered_at: datetime
+    on_duty: bool
+    notices: list[_Notice]
+
+
+@dataclass(frozen=True)
+class _DueStep:
+    """A backup step that was due at the look; `tell`: the look found nobody owning the
+    ticket, so `notices` were prepared."""
+
+    steps: int
+    waited: timedelta
+    tell: bool
+    notices: list[_Notice]
+
+
+@dataclass
+class _Plan:
+    """What one look found to do; empty, the step takes no write lock at all."""
+
+    queue_ids: list[int] = field(default_factory=list)
+    ending: bool = False
+    entries: list[_Entry] = field(default_factory=list)
+    steps: dict[int, _DueStep] = field(default_factory=dict)  # alert id -> step
+
+    def __bool__(self) -> bool:
+        return self.ending or bool(self.entries) or bool(self.steps)
+
+
 class OnCallRunner:
     """Looks for new tickets in the watched queues and for steps that are due.
 
-    `step(now)` does one look in one transaction; `run` calls it every
+    `step(now)` looks first in a transaction that only reads (`readers`; on SQLite it takes
+    no write lock, so the gateway and the other runners are not kept waiting while it
+    finds recipients and renders mail), then, only when it found something to do, writes
+    in one short transaction that checks again what it writes. `run` calls it every
     `oncall_poll_seconds`, or at once when `wake` is set (a new ticket from mail).
     `after_mail` is called when mail was queued (to wake the outbox runner).
     """
@@ -158,8 +208,10 @@ class OnCallRunner:
         factory: sessionmaker[Session],
         settings: Settings,
         after_mail: Callable[[], None] | None = None,
+        readers: sessionmaker[Session] | None = None,
     ) -> None:
         self.factory = factory
+        self.readers = readers or factory
         self.settings = settings
         self.after_mail = after_mail
         self.interval = timedelta(minutes=settings.oncall_backup_minutes)
@@ -183,58 +235,62 @@ class OnCallRunner:
 
     def step(self, now: datetime) -> StepReport:
         report = StepReport()
+        plan = self._plan(now)
+        if not plan:
+            return report
+        # What changed since the look is caught here: an entry recorded by another runner
+        # (the unique key), a ticket moved, closed or taken (checked again before writing).
         with self.factory.begin() as session:
-            queues = {q.id: q for q in watched_queues(session, self.settings)}
-            if queues:
-                self._end_left(session, list(queues), now)
-                for ticket, entered_at in self._new_entries(session, list(queues), now):
-                    self._enter(session, ticket, queues[ticket.queue_id], entered_at, now, report)
-                for alert in self._due(session, now):
-                    self._next_step(session, alert, queues, now, report)
+            if plan.ending:
+                self._end_left(session, plan.queue_ids, now)
+            for entry in plan.entries:
+                self._enter(session, entry, now, report)
+            for alert in self._due(session, now, list(plan.steps)):
+                self._next_step(session, alert, plan.steps[alert.id], plan.queue_ids, now, report)
         if report.mails and self.after_mail is not None:
             self.after_mail()
         return report
 
-    # --- entries --------------------------------------------------------------------------
+    # --- the look (reads only) ------------------------------------------------------------
 
-    def _end_left(self, session: Session, queue_ids: list[int], now: datetime) -> None:
-        """Alerts of tickets no longer in their queue, or that left and came back, end."""
-        left = (
-            select(OnCallAlert)
-            .join(Ticket, Ticket.id == OnCallAlert.ticket_id)
-            .where(OnCallAlert.is_current.is_(True), Ticket.queue_id != OnCallAlert.queue_id)
-        )
-        for alert in session.scalars(left):
-            _end(alert, "the ticket left the queue", now)
-        moved_since = (
-            select(TicketEvent.id)
-            .where(
-                TicketEvent.ticket_id == OnCallAlert.ticket_id,
-                TicketEvent.kind.in_(ENTRY_EVENT_KINDS),
-                TicketEvent.at > OnCallAlert.entered_at,
+    def _plan(self, now: datetime) -> _Plan:
+        with self.readers() as session:
+            return self._look(session, now)
+
+    def _look(self, session: Session, now: datetime) -> _Plan:
+        queues = {q.id: q for q in watched_queues(session, self.settings)}
+        if not queues:
+            return _Plan()
+        plan = _Plan(queue_ids=list(queues))
+        ending = self._ending(session, plan.queue_ids)
+        plan.ending = bool(ending)
+        for ticket, entered_at in self._new_entries(session, plan.queue_ids, now, ending):
+            plan.entries.append(
+                self._plan_entry(session, ticket, queues[ticket.queue_id], entered_at, now)
             )
-            .exists()
+        for alert in self._due(session, now):
+            plan.steps[alert.id] = self._plan_step(session, alert, queues, now)
+        return plan
+
+    def _ending(self, session: Session, queue_ids: list[int]) -> set[int]:
+        """The current alerts whose entry is over: their ticket left its queue, or left and
+        came back (a move or escalation newer than the alert)."""
+        return set(session.scalars(_left().with_only_columns(OnCallAlert.id))) | set(
+            session.scalars(_came_back(queue_ids).with_only_columns(OnCallAlert.id))
         )
-        back = (
-            select(OnCallAlert)
-            .join(Ticket, Ticket.id == OnCallAlert.ticket_id)
-            .where(
-                OnCallAlert.is_current.is_(True),
-                OnCallAlert.queue_id.in_(queue_ids),
-                Ticket.state != TicketState.CLOSED,
-                moved_since,
-            )
-        )
-        for alert in session.scalars(back):
-            _end(alert, "the ticket left the queue and came back", now)
-        session.flush()
 
     def _new_entries(
-        self, session: Session, queue_ids: list[int], now: datetime
+        self, session: Session, queue_ids: list[int], now: datetime, ending: Set[int] = frozenset()
     ) -> list[tuple[Ticket, datetime]]:
+        """Open tickets in the queues without a current alert (or whose alert is ending),
+        with the moment each entered its queue."""
         has_alert = (
             select(OnCallAlert.id)
-            .where(OnCallAlert.ticket_id == Ticket.id, OnCallAlert.is_current.is_(True))
+            .where(
+                OnCallAlert.ticket_id == Ticket.id,
+                OnCallAlert.is_current.is_(True),
+                OnCallAlert.id.not_in(ending),
+            )
             .exists()
         )
         stmt = (
@@ -261,125 +317,53 @@ class OnCallRunner:
         moved: dict[int, datetime] = {tid: at for tid, at in session.execute(latest_moves)}
         return [(t, max(t.created_at, moved.get(t.id, t.created_at))) for t in tickets]
 
-    def _enter(
-        self,
-        session: Session,
-        ticket: Ticket,
-        queue: Queue,
-        entered_at: datetime,
-        now: datetime,
-        report: StepReport,
-    ) -> None:
-        alert = OnCallAlert(
-            ticket_id=ticket.id,
-            queue_id=queue.id,
-            entered_at=entered_at,
-            is_current=True,
-            steps=0,
-            settled="",
+    def _plan_entry(
+        self, session: Session, ticket: Ticket, queue: Queue, entered_at: datetime, now: datetime
+    ) -> _Entry:
+        duty: list[Recipient] = []
+        notices: list[_Notice] = []
+        if entered_at >= now - LOOKBACK:
+            duty = on_duty(session, queue, now)
+            notices = self._notices(session, ticket, queue, duty or staff_members(session), now)
+        return _Entry(
+            ticket.id, ticket.number, queue.id, queue.name, entered_at, bool(duty), notices
         )
-        try:
-            with session.begin_nested():
-                session.add(alert)
-                session.flush()
-        except IntegrityError:  # another runner recorded this entry first
-            return
-        report.entries += 1
-        if entered_at < now - LOOKBACK:
-            _settle(alert, "entered before on call looked; nobody was told", now)
-            return
-        duty = on_duty(session, queue, now)
-        delay = max(now - entered_at, timedelta(0))
-        told = self._tell(session, ticket, queue, duty or staff_members(session), now, report)
-        names = _names(told)
-        if duty:
-            kind = EVENT_ON_DUTY
-            detail = f"on call: told the agents on duty at once ({names})"
-        else:
-            kind = EVENT_NOBODY
-            detail = f"on call: nobody was on duty in {queue.name}; told staff at once ({names})"
-        detail += f", {_duration(delay)} after the ticket entered the queue"
-        _history(session, ticket, kind, detail, now)
-        report.delays[ticket.number] = delay
-        alert.notified_at = now
-        alert.steps = 1
-        if self.settings.oncall_max_steps > 0:
-            alert.next_step_at = now + self.interval
-        else:
-            _settle(alert, "no backup steps are configured", now)
-        session.flush()
 
-    # --- steps ----------------------------------------------------------------------------
-
-    def _due(self, session: Session, now: datetime) -> list[OnCallAlert]:
-        stmt = (
-            select(OnCallAlert)
-            .where(OnCallAlert.is_current.is_(True), OnCallAlert.next_step_at <= now)
-            .order_by(OnCallAlert.next_step_at, OnCallAlert.id)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return list(session.scalars(stmt))
-
-    def _next_step(
-        self,
-        session: Session,
-        alert: OnCallAlert,
-        queues: dict[int, Queue],
-        now: datetime,
-        report: StepReport,
-    ) -> None:
-        ticket = session.get_one(Ticket, alert.ticket_id)
-        queue = queues.get(alert.queue_id)
-        if queue is None or ticket.queue_id != alert.queue_id:
-            _end(alert, "the ticket left the queue", now)
-            return
-        if ticket.owner_id is not None:
-            owner = session.get(User, ticket.owner_id)
-            _settle(alert, f"taken by {display_name(owner) if owner else 'an agent'}", now)
-            return
-        if ticket.state is TicketState.CLOSED:
-            _settle(alert, "the ticket was closed", now)
-            return
-        step = alert.steps  # 1 for the first backup step
-        people = _unique([*backups(session, queue, now), *staff_members(session)])
+    def _plan_step(
+        self, session: Session, alert: OnCallAlert, queues: dict[int, Queue], now: datetime
+    ) -> _DueStep:
         waited = now - (alert.notified_at or alert.entered_at)
-        told = self._tell(session, ticket, queue, people, now, report, step=step, waited=waited)
-        last = step >= self.settings.oncall_max_steps
-        detail = (
-            f"on call: nobody has taken the ticket {_duration(waited)} after the first notice; "
-            f"told {_names(told) if told else 'nobody (no backup and no staff)'} "
-            f"(step {step} of {self.settings.oncall_max_steps}" + (", the last)" if last else ")")
+        ticket = session.get(Ticket, alert.ticket_id)
+        queue = queues.get(alert.queue_id)
+        if (
+            ticket is None
+            or queue is None
+            or ticket.queue_id != alert.queue_id
+            or ticket.owner_id is not None
+            or ticket.state is TicketState.CLOSED
+        ):
+            return _DueStep(alert.steps, waited, tell=False, notices=[])
+        people = _unique([*backups(session, queue, now), *staff_members(session)])
+        notices = self._notices(
+            session, ticket, queue, people, now, step=alert.steps, waited=waited
         )
-        _history(session, ticket, EVENT_BACKUP, detail, now)
-        report.steps += 1
-        alert.steps += 1
-        if last:
-            _settle(alert, f"no more notices after {step} steps", now)
-        else:
-            due = (alert.next_step_at or now) + self.interval
-            alert.next_step_at = due if due > now else now + self.interval
-        session.flush()
+        return _DueStep(alert.steps, waited, tell=True, notices=notices)
 
-    # --- mail -----------------------------------------------------------------------------
-
-    def _tell(
+    def _notices(
         self,
         session: Session,
         ticket: Ticket,
         queue: Queue,
         people: Sequence[Recipient],
         now: datetime,
-        report: StepReport,
         *,
         step: int = 0,
         waited: timedelta = timedelta(0),
-    ) -> list[Recipient]:
-        """Queue one mail per person who may see the queue; returns those told. A person
-        whose address cannot take mail is left out with a history row (never blocks)."""
+    ) -> list[_Notice]:
+        """One mail for each person who may see the queue, rendered and built."""
         settings = self.settings
         sender = settings.team_sender_address or sender_address(queue, settings)
-        told = []
+        notices = []
         for person in _unique(people):
             user = session.get(User, person.user_id)
             if user is None or not user.active or not can_see_queue(user.role, queue):
@@ -409,27 +393,197 @@ class OnCallRunner:
                 },
             )
             try:
-                with session.begin_nested():
-                    queue_outgoing(
-                        session,
-                        mail,
-                        kind=OUTBOX_KIND,
-                        envelope_from="",  # RFC 3834 3.3: bounces of automatic mail go nowhere
-                        ticket_id=ticket.id,
-                        deadline=timedelta(hours=settings.outbox_deadline_hours),
-                    )
+                notices.append(_Notice(person, mail, raw=mail.build()))
             except AddressError as exc:
-                _history(
-                    session,
-                    ticket,
-                    EVENT_FAILED,
-                    f"on call: could not tell {person.name}: {exc}",
-                    now,
-                )
+                notices.append(_Notice(person, mail, error=str(exc)))
+        return notices
+
+    # --- the writes -----------------------------------------------------------------------
+
+    def _end_left(self, session: Session, queue_ids: list[int], now: datetime) -> None:
+        """Alerts of tickets no longer in their queue, or that left and came back, end."""
+        for alert in session.scalars(_left()):
+            _end(alert, "the ticket left the queue", now)
+        for alert in session.scalars(_came_back(queue_ids)):
+            _end(alert, "the ticket left the queue and came back", now)
+        session.flush()
+
+    def _enter(self, session: Session, entry: _Entry, now: datetime, report: StepReport) -> None:
+        ticket = session.get(Ticket, entry.ticket_id)
+        if (
+            ticket is None
+            or ticket.queue_id != entry.queue_id
+            or ticket.state is TicketState.CLOSED
+            or ticket.merged_into_id is not None
+        ):
+            return  # it changed since the look: the next look sees it as it is now
+        alert = OnCallAlert(
+            ticket_id=ticket.id,
+            queue_id=entry.queue_id,
+            entered_at=entry.entered_at,
+            is_current=True,
+            steps=0,
+            settled="",
+        )
+        try:
+            with session.begin_nested():
+                session.add(alert)
+                session.flush()
+        except IntegrityError:  # another runner recorded this entry first
+            return
+        report.entries += 1
+        if entry.entered_at < now - LOOKBACK:
+            _settle(alert, "entered before on call looked; nobody was told", now)
+            return
+        delay = max(now - entry.entered_at, timedelta(0))
+        told = self._send(session, ticket, entry.notices, now, report)
+        names = _names(told)
+        if entry.on_duty:
+            kind = EVENT_ON_DUTY
+            detail = f"on call: told the agents on duty at once ({names})"
+        else:
+            kind = EVENT_NOBODY
+            detail = (
+                f"on call: nobody was on duty in {entry.queue_name}; told staff at once ({names})"
+            )
+        detail += f", {_duration(delay)} after the ticket entered the queue"
+        _history(session, ticket, kind, detail, now)
+        report.delays[entry.number] = delay
+        alert.notified_at = now
+        alert.steps = 1
+        if self.settings.oncall_max_steps > 0:
+            alert.next_step_at = now + self.interval
+        else:
+            _settle(alert, "no backup steps are configured", now)
+        session.flush()
+
+    def _due(
+        self, session: Session, now: datetime, among: list[int] | None = None
+    ) -> list[OnCallAlert]:
+        """Current alerts whose next step is due (`among`: only these). In the write
+        transaction on PostgreSQL they are claimed, so two runners never take one step."""
+        stmt = (
+            select(OnCallAlert)
+            .where(OnCallAlert.is_current.is_(True), OnCallAlert.next_step_at <= now)
+            .order_by(OnCallAlert.next_step_at, OnCallAlert.id)
+        )
+        if among is not None:
+            if not among:
+                return []
+            stmt = stmt.where(OnCallAlert.id.in_(among))
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+        return list(session.scalars(stmt))
+
+    def _next_step(
+        self,
+        session: Session,
+        alert: OnCallAlert,
+        planned: _DueStep,
+        queue_ids: list[int],
+        now: datetime,
+        report: StepReport,
+    ) -> None:
+        if alert.steps != planned.steps:
+            return  # another runner took this step since the look
+        ticket = session.get_one(Ticket, alert.ticket_id)
+        if alert.queue_id not in queue_ids or ticket.queue_id != alert.queue_id:
+            _end(alert, "the ticket left the queue", now)
+            return
+        if ticket.owner_id is not None:
+            owner = session.get(User, ticket.owner_id)
+            _settle(alert, f"taken by {display_name(owner) if owner else 'an agent'}", now)
+            return
+        if ticket.state is TicketState.CLOSED:
+            _settle(alert, "the ticket was closed", now)
+            return
+        if not planned.tell:
+            return  # given back since the look, which prepared no mail: the next look does
+        step = alert.steps  # 1 for the first backup step
+        told = self._send(session, ticket, planned.notices, now, report)
+        last = step >= self.settings.oncall_max_steps
+        detail = (
+            f"on call: nobody has taken the ticket {_duration(planned.waited)} after the first "
+            f"notice; told {_names(told) if told else 'nobody (no backup and no staff)'} "
+            f"(step {step} of {self.settings.oncall_max_steps}" + (", the last)" if last else ")")
+        )
+        _history(session, ticket, EVENT_BACKUP, detail, now)
+        report.steps += 1
+        alert.steps += 1
+        if last:
+            _settle(alert, f"no more notices after {step} steps", now)
+        else:
+            due = (alert.next_step_at or now) + self.interval
+            alert.next_step_at = due if due > now else now + self.interval
+        session.flush()
+
+    def _send(
+        self,
+        session: Session,
+        ticket: Ticket,
+        notices: Sequence[_Notice],
+        now: datetime,
+        report: StepReport,
+    ) -> list[Recipient]:
+        """Queue the prepared mails; returns those told. A person whose address cannot take
+        mail is left out with a history row (never blocks)."""
+        told = []
+        for notice in notices:
+            error = notice.error
+            if not error:
+                try:
+                    with session.begin_nested():
+                        queue_outgoing(
+                            session,
+                            notice.mail,
+                            kind=OUTBOX_KIND,
+                            # RFC 3834 3.3: bounces of automatic mail go nowhere
+                            envelope_from="",
+                            ticket_id=ticket.id,
+                            deadline=timedelta(hours=self.settings.outbox_deadline_hours),
+                            raw=notice.raw,
+                        )
+                except AddressError as exc:
+                    error = str(exc)
+            if error:
+                detail = f"on call: could not tell {notice.person.name}: {error}"
+                _history(session, ticket, EVENT_FAILED, detail, now)
                 continue
             report.mails += 1
-            told.append(person)
+            told.append(notice.person)
         return told
+
+
+def _left() -> Select[OnCallAlert]:
+    """Current alerts whose ticket is in another queue now."""
+    return (
+        select(OnCallAlert)
+        .join(Ticket, Ticket.id == OnCallAlert.ticket_id)
+        .where(OnCallAlert.is_current.is_(True), Ticket.queue_id != OnCallAlert.queue_id)
+    )
+
+
+def _came_back(queue_ids: list[int]) -> Select[OnCallAlert]:
+    """Current alerts of open tickets that left their queue and came back since."""
+    moved_since = (
+        select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == OnCallAlert.ticket_id,
+            TicketEvent.kind.in_(ENTRY_EVENT_KINDS),
+            TicketEvent.at > OnCallAlert.entered_at,
+        )
+        .exists()
+    )
+    return (
+        select(OnCallAlert)
+        .join(Ticket, Ticket.id == OnCallAlert.ticket_id)
+        .where(
+            OnCallAlert.is_current.is_(True),
+            OnCallAlert.queue_id.in_(queue_ids),
+            Ticket.state != TicketState.CLOSED,
+            moved_since,
+        )
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------------

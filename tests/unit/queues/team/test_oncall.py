@@ -10,7 +10,9 @@ import dataclasses
 import email
 import email.policy
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -350,10 +352,8 @@ class _RacingRunner(OnCallRunner):
         super().__init__(*args, **kwargs)
         self.barrier = barrier
 
-    def _new_entries(
-        self, session: Session, queue_ids: list[int], now: datetime
-    ) -> list[tuple[Ticket, datetime]]:
-        found = super()._new_entries(session, queue_ids, now)
+    def _new_entries(self, *args: Any, **kwargs: Any) -> list[tuple[Ticket, datetime]]:
+        found = super()._new_entries(*args, **kwargs)
         self.barrier.wait()
         return found
 
@@ -388,3 +388,100 @@ def test_two_runners_racing_on_postgresql_tell_once(
             assert len(_history(session, "2026030900011")) == 1
             assert len(session.scalars(select(OnCallAlert)).all()) == 1
         engine.dispose()
+
+
+class _ChangedAfterTheLook(OnCallRunner):
+    """Runs `change` between the look and the write, as another agent or runner might."""
+
+    def __init__(self, *args: Any, change: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.change = change
+
+    def _plan(self, *args: Any, **kwargs: Any) -> Any:
+        plan = super()._plan(*args, **kwargs)
+        self.change()
+        return plan
+
+
+def _alter(
+    factory: sessionmaker[Session], number: str, how: Callable[[Session, Ticket], None]
+) -> Callable[[], None]:
+    def change() -> None:
+        with factory.begin() as session:
+            how(session, session.scalars(select(Ticket).where(Ticket.number == number)).one())
+
+    return change
+
+
+def test_a_ticket_closed_or_moved_between_the_look_and_the_write_is_not_announced(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """The look prepares the notices without the write lock; the write checks the ticket
+    again, so a ticket that left the queue in between gets no notice and no alert."""
+    with factory.begin() as session:
+        team = _team(session)
+
+    def close(session: Session, found: Ticket) -> None:
+        found.state = TicketState.CLOSED
+
+    def elsewhere(session: Session, found: Ticket) -> None:
+        boss = session.get_one(User, team.boss.id)
+        move(session, found, boss, HELP, T, reason="not serious after all")
+
+    for number, how in (("2026030900012", close), ("2026030900013", elsewhere)):
+        with factory.begin() as session:
+            ticket(session, SAFETY, number, T)
+        runner = _ChangedAfterTheLook(factory, settings, change=_alter(factory, number, how))
+        report = runner.step(T + timedelta(seconds=1))
+        assert (report.entries, report.mails, report.delays) == (0, 0, {})
+        with factory() as session:
+            assert _mails(session, number) == [] and _history(session, number) == []
+            assert session.scalars(select(OnCallAlert)).all() == []
+        # The next look sees the ticket as it is now: closed, or in a queue not watched.
+        assert OnCallRunner(factory, settings).step(T + timedelta(seconds=2)).mails == 0
+
+
+def test_a_ticket_taken_between_the_look_and_the_write_settles_its_step_without_mail(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    with factory.begin() as session:
+        team = _team(session)
+        ticket(session, SAFETY, "2026030900014", T)
+    OnCallRunner(factory, settings).step(T)
+
+    def take_it(session: Session, found: Ticket) -> None:
+        take(session, found, session.get_one(User, team.ann.id), T + timedelta(minutes=14))
+
+    runner = _ChangedAfterTheLook(
+        factory, settings, change=_alter(factory, "2026030900014", take_it)
+    )
+    report = runner.step(T + timedelta(minutes=15))
+    assert report.mails == 0 and report.steps == 0
+    with factory() as session:
+        assert _to(_mails(session)) == [team.ann.email]  # the first notice only
+        assert session.scalars(select(OnCallAlert)).one().settled == "taken by Ann"
+
+
+def test_a_look_that_finds_nothing_takes_no_write_lock(tmp_path: Path, settings: Settings) -> None:
+    """On SQLite the look reads in a deferred transaction: while another process holds the
+    write lock (a long ingest, say), a look with nothing to do still finishes, at once
+    instead of after the busy timeout with "database is locked"."""
+    url = f"sqlite:///{tmp_path / 'oncall.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    readers = make_sessionmaker(make_engine(url, sqlite_immediate=False))
+    with factory.begin() as session:
+        seed_queues(session)
+        _team(session)
+        ticket(session, SAFETY, "2026030900015", T)
+    runner = OnCallRunner(factory, settings, readers=readers)
+    assert runner.step(T).mails == 1
+    other = make_engine(url)
+    with other.connect() as holder:
+        holder.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock, held elsewhere
+        report = runner.step(T + timedelta(minutes=1))  # nothing new, nothing due
+        holder.rollback()
+    assert (report.entries, report.mails, report.steps) == (0, 0, 0)
+    other.dispose()
+    engine.dispose()
