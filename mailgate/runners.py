@@ -38,8 +38,10 @@ class IngestRunner:
         parse: Parser,
         batch: int = 10,
         after_each: Callable[[Outcome], None] | None = None,
+        readers: sessionmaker[Session] | None = None,
     ) -> None:
         self.factory = factory
+        self.readers = readers  # to read each message before its transaction (SQLite)
         self.settings = settings
         self.parse = parse
         self.batch = batch
@@ -88,6 +90,7 @@ class IngestRunner:
                 attempt_counted=True,
                 mark_next=ids[n + 1] if n + 1 < len(ids) else None,
                 lease_until=now + self.lease,
+                readers=self.readers,
             )
             self._log(outcome)
             if self.after_each is not None:

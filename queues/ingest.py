@@ -207,6 +207,7 @@ def process_stored(
     attempt_counted: bool = False,
     mark_next: int | None = None,
     lease_until: datetime | None = None,
+    readers: sessionmaker[Session] | None = None,
 ) -> Outcome:
     """Process one stored message in its own transaction; record failures, never raise.
 
@@ -216,6 +217,7 @@ def process_stored(
     count the attempt of the message the caller starts next in the transaction that ends
     this one, so that it is counted before it starts at no extra commit (see
     queues.backlog.claim_inbound); `lease_until` is the lease the claim set on it.
+    `readers`: sessions for reading the message first without the write lock (SQLite).
     """
     if not attempt_counted:
         with factory.begin() as session:
@@ -225,7 +227,7 @@ def process_stored(
                 return Outcome(kind=state, inbound_id=inbound_id)
             inbound.attempts += 1
     try:
-        stored, mail = _parse_first(factory, inbound_id, parse, settings)
+        stored, mail = _parse_first(factory, inbound_id, parse, settings, readers)
         with factory.begin() as session:
             if stored is None or mail is None:
                 outcome = _process_one(session, inbound_id, settings, parse)
@@ -249,7 +251,11 @@ def process_stored(
 
 
 def _parse_first(
-    factory: sessionmaker[Session], inbound_id: int, parse: Parser, settings: Settings
+    factory: sessionmaker[Session],
+    inbound_id: int,
+    parse: Parser,
+    settings: Settings,
+    readers: sessionmaker[Session] | None = None,
 ) -> tuple[StoredMail | None, IncomingMail | None]:
     """Read and parse the message before the deciding transaction begins.
 
@@ -258,14 +264,15 @@ def _parse_first(
     the gateway and the web UI then wait for. So are the triage and the language of a new
     report (`_decide_ahead`). Elsewhere (None, None): parse in the transaction. If another
     runner finishes the message in the meantime, finishing ours fails (AlreadyProcessed)
-    and rolls back.
+    and rolls back. Read through `readers` (deferred), the read itself takes no write lock
+    either; through `factory` it is a BEGIN IMMEDIATE of its own.
     """
     bind = factory.kw.get("bind")
     if bind is None or bind.dialect.name != "sqlite":
         # PostgreSQL has no such lock, and the extra read measured slower there
         # (bench/latency.py: 52.8 against 37-50 tickets/s); parse inside as before.
         return None, None
-    with factory() as session:
+    with (readers or factory)() as session:
         stored = load_stored(session.connection(), inbound_id)
     if stored is None or stored.state not in (InboundState.NEW, InboundState.FAILED):
         return stored, None

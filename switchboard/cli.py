@@ -498,7 +498,13 @@ def _runners(app: App, stop: threading.Event) -> tuple[list[threading.Thread], t
 
     count = app.settings.ingest_runners or (2 if app.engine.dialect.name == "postgresql" else 1)
     ingest_runners = [
-        IngestRunner(app.sessions, app.settings, parse_message, after_each=after_ingest)
+        IngestRunner(
+            app.sessions,
+            app.settings,
+            parse_message,
+            after_each=after_ingest,
+            readers=app.readers,
+        )
         for _ in range(count)
     ]
     # The agents on duty told of each ticket new in specialist-safety (issue 12).
