@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.access import can_see_queue
 from queues.mailtemplates import render_mail
 from queues.models import Priority, Ticket, TicketEvent, TicketState, User, utcnow
-from queues.outgoing import AddressError, OutgoingMail, domain_of, make_message_id, queue_outgoing
+from queues.outgoing import AddressError, queue_outgoing
 from queues.replies import sender_address
 from queues.settings import Settings
 from queues.targets.models import FIRST_RESPONSE, TargetBreach, TicketClock
-from queues.team.oncall import Recipient, on_duty, staff_members, ticket_url
+from queues.team.oncall import Recipient, agent_notice, on_duty, staff_members, ticket_url
 
 log = logging.getLogger(__name__)
 
@@ -154,20 +154,7 @@ def _tell(
                 "why": person.why,
             },
         )
-        mail = OutgoingMail(
-            from_email=sender,
-            from_name=settings.organisation,
-            to=[(person.name if person.name != person.email else "", person.email)],
-            subject=rendered.subject,
-            body_text=rendered.body_text,
-            message_id=make_message_id(domain_of(sender) or settings.hostname),
-            date=now,
-            extra_headers={
-                "Auto-Submitted": "auto-generated",  # RFC 3834 5: not a reply
-                settings.loop_header: sender,
-                "X-Auto-Response-Suppress": "All",
-            },
-        )
+        mail = agent_notice(settings, sender, person, rendered, now)
         try:
             with session.begin_nested():
                 queue_outgoing(

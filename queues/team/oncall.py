@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.access import can_see_queue
 from queues.idle import nap
-from queues.mailtemplates import render_mail
+from queues.mailtemplates import RenderedMail, render_mail
 from queues.models import Queue, Role, Ticket, TicketEvent, TicketState, User, utcnow
 from queues.outgoing import AddressError, OutgoingMail, domain_of, make_message_id, queue_outgoing
 from queues.replies import sender_address
@@ -128,6 +128,26 @@ def backups(session: Session, queue: Queue, at: datetime) -> list[Recipient]:
 def staff_members(session: Session) -> list[Recipient]:
     stmt = select(User).where(User.role == Role.STAFF, User.active.is_(True)).order_by(User.id)
     return [Recipient(u.id, display_name(u), u.email, "staff") for u in session.scalars(stmt)]
+
+
+def agent_notice(
+    settings: Settings, sender: str, person: Recipient, rendered: RenderedMail, now: datetime
+) -> OutgoingMail:
+    """Automatic mail to one agent about a ticket, to their own mailbox only."""
+    return OutgoingMail(
+        from_email=sender,
+        from_name=settings.organisation,
+        to=[(person.name if person.name != person.email else "", person.email)],
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        message_id=make_message_id(domain_of(sender) or settings.hostname),
+        date=now,
+        extra_headers={
+            "Auto-Submitted": "auto-generated",  # RFC 3834 5: not a reply
+            settings.loop_header: sender,
+            "X-Auto-Response-Suppress": "All",
+        },
+    )
 
 
 def ticket_url(settings: Settings, number: str) -> str:
@@ -378,20 +398,7 @@ class OnCallRunner:
                 "minutes": int(waited.total_seconds() // 60),
             }
             rendered = render_mail(TEMPLATE_BACKUP if step else TEMPLATE_NEW, context)
-            mail = OutgoingMail(
-                from_email=sender,
-                from_name=settings.organisation,
-                to=[(person.name if person.name != person.email else "", person.email)],
-                subject=rendered.subject,
-                body_text=rendered.body_text,
-                message_id=make_message_id(domain_of(sender) or settings.hostname),
-                date=now,
-                extra_headers={
-                    "Auto-Submitted": "auto-generated",  # RFC 3834 5: not a reply
-                    settings.loop_header: sender,
-                    "X-Auto-Response-Suppress": "All",
-                },
-            )
+            mail = agent_notice(settings, sender, person, rendered, now)
             try:
                 notices.append(_Notice(person, mail, raw=mail.build()))
             except AddressError as exc:
