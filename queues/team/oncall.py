@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,6 +62,9 @@ ENTRY_EVENT_KINDS = ("queue", "queue-out-of-restricted", "escalated")
 LOOKBACK = timedelta(days=1)
 # How far ahead "the agents on duty next" are looked for, when a shift has no backup.
 NEXT_DUTY_HORIZON = timedelta(days=7)
+# Looks come at most this often, however often the runner is woken (`OnCallRunner.run`):
+# a notice is at most this much later, and a burst of new tickets costs one look.
+GATHER_SECONDS = 0.25
 OUTBOX_KIND = "oncall"
 TEMPLATE_NEW = "oncall_new_ticket"
 TEMPLATE_BACKUP = "oncall_backup"
@@ -239,6 +243,7 @@ class OnCallRunner:
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         log.info("on-call runner started")
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 report = self.step(utcnow())
                 for number, delay in report.delays.items():
@@ -251,6 +256,10 @@ class OnCallRunner:
                 log.exception("on-call runner: step failed; retrying")
             nap(stop, wake, self.settings.oncall_poll_seconds)
             wake.clear()
+            # Woken once per ingested message, the runner would look once per message while
+            # mail streams in, and each look has a fixed cost. The next look comes at the
+            # earliest GATHER_SECONDS after this one began, so a burst is announced in one.
+            stop.wait(max(0.0, started + GATHER_SECONDS - time.monotonic()))
         log.info("on-call runner stopped")
 
     def step(self, now: datetime) -> StepReport:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic as _monotonic
+from time import sleep as _sleep
 from typing import Any
 
 import pytest
@@ -24,11 +26,13 @@ from queues.migrate import upgrade
 from queues.models import OutboxMessage, Role, Ticket, TicketEvent, TicketState, User
 from queues.seed import seed_queues
 from queues.settings import Settings
+from queues.team import oncall
 from queues.team.oncall import (
     EVENT_BACKUP,
     EVENT_NOBODY,
     EVENT_ON_DUTY,
     OnCallRunner,
+    StepReport,
     ticket_url,
 )
 from queues.team.rota_models import BACKUP, OnCallAlert
@@ -485,3 +489,39 @@ def test_a_look_that_finds_nothing_takes_no_write_lock(tmp_path: Path, settings:
     assert (report.entries, report.mails, report.steps) == (0, 0, 0)
     other.dispose()
     engine.dispose()
+
+
+def test_wakes_in_a_burst_are_gathered_into_one_look(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner is woken once per ingested message; while mail streams in, the looks come
+    at most every GATHER_SECONDS (here 2 s), each announcing what came meanwhile. A stop
+    still ends the wait at once."""
+    monkeypatch.setattr(oncall, "GATHER_SECONDS", 2.0)
+
+    looks: list[float] = []
+
+    class Counting(OnCallRunner):
+        def step(self, now: datetime) -> StepReport:
+            looks.append(_monotonic())
+            return StepReport()
+
+    runner = Counting(None, settings)  # type: ignore[arg-type]  # never touches a database
+    stop, wake = threading.Event(), threading.Event()
+    wake.set()
+    thread = threading.Thread(target=runner.run, args=(stop, wake))
+    thread.start()
+    try:
+        for _ in range(20):  # a burst of wakes, one per message
+            _sleep(0.02)
+            wake.set()
+        _sleep(0.5)
+        assert len(looks) == 1  # the burst has not caused a look per message
+        deadline = _monotonic() + 10
+        while len(looks) < 2 and _monotonic() < deadline:
+            _sleep(0.05)
+        assert len(looks) == 2 and looks[1] - looks[0] >= 2.0
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
