@@ -197,7 +197,8 @@ class Settings:
     oncall_max_steps: how many times at most the backup and staff are told about one ticket
         (8 at 15 minutes: two hours of reminders); 0 = tell the agents on duty only.
     oncall_poll_seconds: how often the on-call runner in `work` and `serve` looks for new
-        tickets (mail that becomes a ticket there wakes it at once).
+        tickets (mail that becomes a ticket there wakes it at once; while mail streams in,
+        it looks at most every 0.25 s, queues.team.oncall.GATHER_SECONDS).
     target_check_seconds: how often `work` and `serve` look for tickets past their response
         target (queues.targets.breaches); the targets themselves are per queue, set by staff
         (defaults in queues/targets/defaults.toml).
