@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.db import make_engine
+from queues.db import make_engine, make_sessionmaker
 from queues.migrate import upgrade
 from queues.seed import seed_queues
 from queues.settings import Settings
@@ -42,6 +43,27 @@ def _migrated(engine: Engine) -> Engine:
     with sessionmaker(bind=engine).begin() as session:
         seed_queues(session)
     return engine
+
+
+@dataclass
+class SqliteFile:
+    """A migrated SQLite file of one test: the writers' sessions take the write lock up
+    front (BEGIN IMMEDIATE), the readers' start deferred, as `work` and `serve` make them."""
+
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    readers: sessionmaker[Session]
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Iterator[SqliteFile]:
+    url = f"sqlite:///{tmp_path / 'switchboard.db'}"
+    engine = _migrated(make_engine(url))
+    reader = make_engine(url, sqlite_immediate=False)
+    yield SqliteFile(url, engine, make_sessionmaker(engine), make_sessionmaker(reader))
+    reader.dispose()
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from queues.models import InboundMail, InboundState, OutboxMessage, Ticket, utcn
 from queues.rows import load_stored
 from queues.seed import seed_queues
 from queues.settings import Settings
+from tests.conftest import SqliteFile
 
 from .builders import FakeGate, make_mail
 
@@ -175,29 +176,20 @@ def test_the_message_is_parsed_before_the_write_lock_is_taken(
 
 
 def test_read_through_readers_the_message_costs_one_write_lock_not_two(
-    tmp_path: Path, settings: Settings
+    sqlite_file: SqliteFile, settings: Settings
 ) -> None:
     """The read before the deciding transaction goes through `readers` (deferred), so a
     claimed message takes SQLite's write lock once, to decide it: each BEGIN IMMEDIATE is
     one more wait behind the gateway and the other runners."""
-    url = f"sqlite:///{tmp_path / 'lock.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = make_sessionmaker(engine)
-    readers = make_sessionmaker(make_engine(url, sqlite_immediate=False))
-    with factory.begin() as session:
-        seed_queues(session)
+    factory = sqlite_file.factory
     gate = FakeGate(factory, settings)
     first, second = _store(gate), _store(gate)
     begun: list[int] = []
-    event.listen(engine, "begin", lambda _conn: begun.append(1))
-    try:
-        without = process_stored(factory, first, settings, gate.parse, attempt_counted=True)
-        locks_without, begun[:] = len(begun), []
-        outcome = process_stored(
-            factory, second, settings, gate.parse, attempt_counted=True, readers=readers
-        )
-    finally:
-        engine.dispose()
+    event.listen(sqlite_file.engine, "begin", lambda _conn: begun.append(1))
+    without = process_stored(factory, first, settings, gate.parse, attempt_counted=True)
+    locks_without, begun[:] = len(begun), []
+    outcome = process_stored(
+        factory, second, settings, gate.parse, attempt_counted=True, readers=sqlite_file.readers
+    )
     assert without.kind == outcome.kind == "new"
     assert (locks_without, len(begun)) == (2, 1)

@@ -12,7 +12,6 @@ import email.policy
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from time import monotonic as _monotonic
 from time import sleep as _sleep
 from typing import Any
@@ -38,7 +37,7 @@ from queues.team.oncall import (
 from queues.team.rota_models import BACKUP, OnCallAlert
 from queues.tickets import move, take
 from queues.triage.feedback import move_back, record_escalation
-from tests.conftest import new_pg_database
+from tests.conftest import SqliteFile, new_pg_database
 from tests.unit.queues.builders import FakeGate, make_mail
 
 from .rota_helpers import agent, on, staff, ticket, weekly
@@ -466,29 +465,25 @@ def test_a_ticket_taken_between_the_look_and_the_write_settles_its_step_without_
         assert session.scalars(select(OnCallAlert)).one().settled == "taken by Ann"
 
 
-def test_a_look_that_finds_nothing_takes_no_write_lock(tmp_path: Path, settings: Settings) -> None:
+def test_a_look_that_finds_nothing_takes_no_write_lock(
+    sqlite_file: SqliteFile, settings: Settings
+) -> None:
     """On SQLite the look reads in a deferred transaction: while another process holds the
     write lock (a long ingest, say), a look with nothing to do still finishes, at once
     instead of after the busy timeout with "database is locked"."""
-    url = f"sqlite:///{tmp_path / 'oncall.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = make_sessionmaker(engine)
-    readers = make_sessionmaker(make_engine(url, sqlite_immediate=False))
+    factory = sqlite_file.factory
     with factory.begin() as session:
-        seed_queues(session)
         _team(session)
         ticket(session, SAFETY, "2026030900015", T)
-    runner = OnCallRunner(factory, settings, readers=readers)
+    runner = OnCallRunner(factory, settings, readers=sqlite_file.readers)
     assert runner.step(T).mails == 1
-    other = make_engine(url)
+    other = make_engine(sqlite_file.url)
     with other.connect() as holder:
         holder.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock, held elsewhere
         report = runner.step(T + timedelta(minutes=1))  # nothing new, nothing due
         holder.rollback()
     assert (report.entries, report.mails, report.steps) == (0, 0, 0)
     other.dispose()
-    engine.dispose()
 
 
 def test_wakes_in_a_burst_are_gathered_into_one_look(
