@@ -28,7 +28,7 @@ import dkim
 import spf
 
 from mailgate.addresses import parse_address_list
-from mailgate.senderauth import rsa
+from mailgate.senderauth import canon, rsa
 from mailgate.senderauth.resolver import DnsUnavailable, Lookups, for_pyspf
 from queues.settings import Settings
 from queues.trust import dmarc
@@ -37,6 +37,7 @@ from queues.trust.verdict import DKIM_SKIPPED, NONE, AuthVerdict, decide
 
 log = logging.getLogger(__name__)
 rsa.install()  # dkimpy's RSA arithmetic done by OpenSSL: the same verdicts, a tenth the time
+canon.install()  # dkimpy's body splitting and canonicalisation: the same bytes, a tenth the time
 
 SOURCE = "smtp"
 MAX_SIGNATURES = 5
