@@ -11,7 +11,18 @@ Its one job: generate a seeded mail mix (bench/mailmix.py), then measure
    database each time (SQLite in a fresh SWITCHBOARD_VAR_DIR; PostgreSQL in a database
    created for the run and dropped after it);
 
-and print messages per second, peak memory and the ratio of each to the ceiling.
+and print messages per second, peak memory and the ratio of each to the ceiling;
+
+4. the SMTP gateway's sender checks (mailgate.senderauth, issue 8) on every message of the
+   same mix, which `switchboard ingest` does not run (files have no envelope: the gateway
+   checks before it stores, or reads the milters' results behind Postfix). Each message is
+   DKIM-signed by its From domain, whose SPF, DKIM and DMARC records a local DNS server
+   (bench/smtp.py's) answers, and checked as if its From address had sent it from
+   127.0.0.1, after a warm-up (DNS answers cached): once with SPF passing for that domain
+   (the usual case: DKIM is then not needed) and once with SPF neutral (DKIM decides, as for
+   forwarded mail). Printed: CPU per message, and what that adds to each ingest row's CPU
+   per message, as the share of its throughput the checks would take: check / (ingest +
+   check). `--no-sender-checks` leaves this out.
 
 Peak memory is the peak resident set size (ru_maxrss, i.e. the kernel's VmHWM) of the
 measured process alone: each measured command runs under a fresh `python -c` wrapper whose
@@ -20,6 +31,7 @@ The ceiling and the parser-only step run the same way (this script re-invoked wi
 --ceiling-only or --parser-only), so the figures compare like with like.
 
     .venv/bin/python bench/ingest.py [--messages N] [--seed S] [--backends sqlite,postgresql]
+                                     [--no-sender-checks]
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import email.utils
 import json
 import os
 import platform
@@ -173,8 +186,78 @@ def parser_only(folder: Path) -> dict[str, Any]:
     }
 
 
+def sender_checks(folder: Path) -> dict[str, Any]:
+    """The gateway's sender checks on every file, DKIM-signed first (not timed)."""
+    import collections
+
+    import smtp  # bench/smtp.py: the signer and the DNS server of the SMTP benchmark
+
+    from mailgate.senderauth.check import check_message
+    from queues.settings import Settings
+
+    mails = []
+    for path in sorted(folder.glob("*.eml")):
+        raw = path.read_bytes()
+        addresses = email.utils.getaddresses(
+            email.message_from_bytes(raw, policy=email.policy.compat32).get_all("From") or []
+        )
+        mails.append(smtp.Mail(addresses[0][1] if len(addresses) == 1 else "", raw))
+    signed, records = smtp.sign(mails, spf="neutral")
+    figures: dict[str, Any] = {"messages": len(signed), "signed_domains": len(records) // 3}
+    for spf in ("pass", "neutral"):
+        published = [
+            (name, kind, smtp.SPF_RECORDS[spf] if value.startswith("v=spf1") else value)
+            for name, kind, value in records
+        ]
+        with smtp.dns_server(published) as (server, _queries):
+            settings = Settings(dns_servers=(server,))
+
+            def check(mail: Any, settings: Settings = settings) -> str:
+                verdict = check_message(
+                    mail.raw, client_ip="127.0.0.1", helo="client.example",
+                    mail_from=mail.mail_from, settings=settings,
+                )  # fmt: skip
+                return str(verdict.verdict)
+
+            for mail in signed[:50]:  # warm-up: DNS answers cached, code loaded
+                check(mail)
+            started, cpu = time.perf_counter(), time.process_time()
+            verdicts = collections.Counter(check(mail) for mail in signed)
+            figures[spf] = {
+                "seconds": time.perf_counter() - started,
+                "cpu_seconds": time.process_time() - cpu,
+                "verdicts": dict(verdicts),
+            }
+    return figures
+
+
+def print_sender_checks(data: dict[str, Any], rows: list[Row]) -> None:
+    """The checks' CPU per message, and the share of each ingest row's throughput."""
+    count = data["messages"]
+    print(
+        f"\nSender checks on the same {count} messages ({data['signed_domains']} From domains "
+        "signing; what the SMTP gateway runs before it stores; `switchboard ingest` does not):"
+    )
+    ingest_rows = [row for row in rows if row.name.startswith("switchboard ingest")]
+    for spf, label in (("pass", "SPF passes for the From domain"), ("neutral", "DKIM decides")):
+        figures = data[spf]
+        per_message = figures["cpu_seconds"] / count * 1000
+        print(
+            f"  {label}: {per_message:.2f} ms CPU per message ({figures['seconds']:.1f} s wall "
+            f"for all); verdicts {figures['verdicts']}"
+        )
+        for row in ingest_rows:
+            ingest_ms = row.cpu_seconds / row.messages * 1000
+            share = per_message / (ingest_ms + per_message)
+            print(
+                f"    {row.name} ({ingest_ms:.2f} ms CPU per message): the checks would take "
+                f"{share:.1%} of its throughput"
+            )
+
+
 def run_stage(flag: str, folder: Path, timeout: float) -> tuple[Run, dict[str, Any] | None]:
-    """Re-run this script with `flag` (--ceiling-only or --parser-only) under MEASURE."""
+    """Re-run this script with `flag` (--ceiling-only, --parser-only or --checks-only) under
+    MEASURE."""
     run = measure(
         [sys.executable, str(Path(__file__).resolve()), flag, str(folder)],
         env=dict(os.environ),
@@ -426,8 +509,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FOLDER",
         help="internal: run mailgate's parser on FOLDER, print figures as JSON",
     )
+    parser.add_argument(
+        "--checks-only",
+        type=Path,
+        metavar="FOLDER",
+        help="internal: sign and sender-check every file in FOLDER, print figures as JSON",
+    )
+    parser.add_argument(
+        "--no-sender-checks",
+        action="store_true",
+        help="leave out the sender checks on the mix (their signing takes about 7 ms a message)",
+    )
     args = parser.parse_args(argv)
 
+    if args.checks_only is not None:
+        print(json.dumps(sender_checks(args.checks_only)))
+        return 0
     if args.ceiling_only is not None:
         print(json.dumps(ceiling(args.ceiling_only)))
         return 0
@@ -526,6 +623,13 @@ def main(argv: list[str] | None = None) -> int:
             "parser workers; peak RSS = ru_maxrss (VmHWM) of the largest of them"
         )
         print_table(rows, ceiling_row.rate)
+        if not args.no_sender_checks:
+            run, data = run_stage("--checks-only", folder, args.timeout)
+            if data is None:
+                last = (run.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"\nSender checks: did not run (exit {run.rc}): {last}")
+            else:
+                print_sender_checks(data, rows)
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -13,10 +13,16 @@ untouched. The verdict is dkimpy's own in every case: whatever OpenSSL would jud
 differently from dkimpy's arithmetic (a signature that is not exactly the modulus' length,
 or not below the modulus, RFC 8017 5.2.2; a key OpenSSL will not load) is handed to dkimpy's
 function, which then decides as it always did.
+
+Keys are parsed once: a help desk hears from the same few domains again and again, and
+dkimpy parsed the key record's ASN.1 in Python, and we built OpenSSL's key, for every
+message. Both are pure functions of the key's bytes and numbers, so they are cached
+(`KEYS_CACHED` of each); the DNS answer itself is still looked up for every message.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Protocol
 
 import dkim
@@ -29,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 # rsa-sha256, the one algorithm RFC 8301 3.1 lets a verifier accept; whatever dkimpy does
 # with any other (rsa-sha1) it goes on doing, through its own function.
 _ALGORITHMS: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256()}
+KEYS_CACHED = 1024
+_dkimpy_parse_public_key = dkim.crypto.parse_public_key
 
 
 class _Digest(Protocol):
@@ -60,6 +68,7 @@ def verify(digest: _Digest, signature: bytes, public_key: dict[str, Any]) -> boo
     return True
 
 
+@lru_cache(maxsize=KEYS_CACHED)
 def _public_key(modulus: int, exponent: int) -> RSAPublicKey | None:
     try:
         return RSAPublicNumbers(exponent, modulus).public_key()
@@ -67,6 +76,16 @@ def _public_key(modulus: int, exponent: int) -> RSAPublicKey | None:
         return None
 
 
+@lru_cache(maxsize=KEYS_CACHED)
+def parse_public_key(data: bytes) -> dict[str, int]:
+    """dkimpy's `parse_public_key` (the key record's DER), once per key. dkimpy only reads
+    the dict it returns; an error is raised again each time (errors are not cached)."""
+    parsed: dict[str, int] = _dkimpy_parse_public_key(data)
+    return parsed
+
+
 def install() -> None:
-    """dkimpy's verifier uses `verify` from now on, in this process."""
+    """dkimpy's verifier uses `verify` and the cached key parser from now on, in this
+    process."""
     dkim.RSASSA_PKCS1_v1_5_verify = verify
+    dkim.parse_public_key = parse_public_key

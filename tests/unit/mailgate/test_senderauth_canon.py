@@ -51,6 +51,20 @@ def dkimpy_relaxed_body(body: bytes) -> bytes:
     )
 
 
+def dkimpy_relaxed_headers(headers: list[list[bytes]]) -> list[tuple[bytes, bytes]]:
+    """dkimpy's Relaxed.canonicalize_headers, from its own parts."""
+    return [
+        (
+            name.lower().rstrip(),
+            canonicalization.compress_whitespace(
+                canonicalization.unfold_header_value(value)
+            ).strip()
+            + b"\r\n",
+        )
+        for name, value in headers
+    ]
+
+
 def outcome(function: Callable[[bytes], Any], data: bytes) -> Any:
     """The result, or the error's type and text: dkimpy refuses some header blocks."""
     try:
@@ -62,6 +76,7 @@ def outcome(function: Callable[[bytes], Any], data: bytes) -> Any:
 def test_the_checks_install_them_in_dkimpy() -> None:
     assert dkim.rfc822_parse is canon.rfc822_parse
     assert canonicalization.Relaxed.canonicalize_body is canon.relaxed_body
+    assert canonicalization.Relaxed.canonicalize_headers is canon.relaxed_headers
     policy = canonicalization.CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
     assert policy.canonicalize_body(b"a  b \t\r\n\r\n") == b"a b\r\n"
 
@@ -78,6 +93,27 @@ def test_relaxed_body_of_a_body_as_dkimpy_hands_it_over(body: bytes) -> None:
     # dkimpy canonicalises the body rfc822_parse made: CR LF line ends only.
     crlf = canon.crlf_lines(body)
     assert canon.relaxed_body(crlf) == dkimpy_relaxed_body(crlf)
+
+
+@PROPERTY
+@given(
+    headers=st.lists(
+        st.lists(
+            st.one_of(bodies, st.sampled_from([b"From ", b"X-A\t ", b"SUBJECT"])),
+            min_size=2,
+            max_size=2,
+        ),
+        max_size=6,
+    )
+)
+def test_relaxed_headers_are_dkimpys(headers: list[list[bytes]]) -> None:
+    assert canon.relaxed_headers(headers) == dkimpy_relaxed_headers(headers)
+
+
+@PROPERTY
+@given(text=bodies)
+def test_compress_spaces_is_dkimpys(text: bytes) -> None:
+    assert canon.compress_spaces(text) == canonicalization.compress_whitespace(text)
 
 
 @PROPERTY

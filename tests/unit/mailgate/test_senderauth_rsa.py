@@ -102,3 +102,22 @@ def test_a_key_openssl_refuses_and_sha1_get_dkimpys_answer() -> None:
     assert ours == theirs is False
     sha1 = key.sign(hashlib.sha1(data).digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA1()))
     assert _both(_digest(data, "sha1"), sha1, public) == (True, True)
+
+
+def test_key_records_are_parsed_once_with_dkimpys_result() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from mailgate.senderauth import rsa as ours
+
+    assert dkim.parse_public_key is ours.parse_public_key
+    der = (
+        KEYS[2048]
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    first = ours.parse_public_key(der)
+    assert first == dkim.crypto.parse_public_key(der) == _public(KEYS[2048])
+    assert ours.parse_public_key(der) is first  # from the cache
+    for _ in range(2):  # an unparsable key: dkimpy's error, every time
+        with pytest.raises(dkim.UnparsableKeyError):
+            ours.parse_public_key(b"\x30\x03not a key")
