@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
-import email.utils
 import json
 import os
 import platform
@@ -195,14 +194,7 @@ def sender_checks(folder: Path) -> dict[str, Any]:
     from mailgate.senderauth.check import check_message
     from queues.settings import Settings
 
-    mails = []
-    for path in sorted(folder.glob("*.eml")):
-        raw = path.read_bytes()
-        addresses = email.utils.getaddresses(
-            email.message_from_bytes(raw, policy=email.policy.compat32).get_all("From") or []
-        )
-        mails.append(smtp.Mail(addresses[0][1] if len(addresses) == 1 else "", raw))
-    signed, records = smtp.sign(mails, spf="neutral")
+    signed, records = smtp.sign(smtp.folder_mail(folder), spf="neutral")
     figures: dict[str, Any] = {"messages": len(signed), "signed_domains": len(records) // 3}
     for spf in ("pass", "neutral"):
         published = [

@@ -189,16 +189,22 @@ def synthetic_mail(count: int, size: int, unique_domains: bool) -> list[Mail]:
 def mix_mail(count: int, seed: int) -> list[Mail]:
     """The first `count` messages of the mail mix (bench/mailmix.py), each sent with its
     From address as the envelope sender."""
+    with tempfile.TemporaryDirectory(prefix="sb-bench-smtp-mix-") as tmp:
+        mailmix.generate(Path(tmp), count, seed)
+        return folder_mail(Path(tmp))
+
+
+def folder_mail(folder: Path) -> list[Mail]:
+    """Every .eml file in `folder`, in name order, each with its From address (when it has
+    exactly one) as the envelope sender."""
     from mailgate.addresses import parse_address_list
 
     mails = []
-    with tempfile.TemporaryDirectory(prefix="sb-bench-smtp-mix-") as tmp:
-        mailmix.generate(Path(tmp), count, seed)
-        for path in sorted(Path(tmp).glob("*.eml")):
-            raw = path.read_bytes()
-            head = BytesHeaderParser(policy=compat32).parsebytes(raw)
-            found = parse_address_list(str(head.get("From", "")))
-            mails.append(Mail(found[0].email if len(found) == 1 else "", raw))
+    for path in sorted(folder.glob("*.eml")):
+        raw = path.read_bytes()
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        found = parse_address_list(str(head.get("From", "")))
+        mails.append(Mail(found[0].email if len(found) == 1 else "", raw))
     return mails
 
 

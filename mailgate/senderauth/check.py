@@ -37,7 +37,7 @@ from queues.trust.verdict import DKIM_SKIPPED, NONE, AuthVerdict, decide
 
 log = logging.getLogger(__name__)
 rsa.install()  # dkimpy's RSA arithmetic done by OpenSSL: the same verdicts, a tenth the time
-canon.install()  # dkimpy's body splitting and canonicalisation: the same bytes, a tenth the time
+canon.install()  # dkimpy's splitting and relaxed canonicalisation: the same bytes, in bytes methods
 
 SOURCE = "smtp"
 MAX_SIGNATURES = 5
